@@ -1,0 +1,27 @@
+"""keras_pgen: GANs, perceptual autoencoders and perceptual generation for small image data sets."""
+from setuptools import find_packages, setup
+
+setup(
+    name="keras_pgen",
+    version="0.1.0",
+    description="Train image generators on small data sets with TensorFlow 2 / Keras 3 and serve them with TF Serving.",
+    long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["keras_pgen", "keras_pgen.*"]) + ["keras_pgen.configs"],
+    package_dir={"keras_pgen.configs": "configs"},
+    scripts=["bin/train", "bin/generate", "bin/export"],
+    install_requires=[
+        "tensorflow>=2.16",  # Keras 3. Not tensorflow-addons: end of life, incompatible with Keras 3.
+        "keras>=3.0",
+        "ml-collections",
+        "absl-py",
+        "numpy",
+        "pillow",
+        "tensorboard",
+    ],
+    extras_require={
+        "test": ["pytest", "pytest-timeout", "scipy", "jax[cpu]"],
+        "tfds": ["tensorflow-datasets"],
+    },
+)
