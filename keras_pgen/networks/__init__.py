@@ -1,1 +1,3 @@
-"""keras_pgen.networks."""
+"""Generators, discriminators, encoders and decoders (pure Keras 3: no TensorFlow import)."""
+from keras_pgen.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from keras_pgen.networks.msg_gan import MSGGANDiscriminator, MSGGANGenerator

@@ -1,0 +1,1 @@
+"""Method configs: one file per method with get_config(preset)."""

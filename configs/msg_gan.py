@@ -1,0 +1,43 @@
+"""MSG-GAN (multi-scale gradients GAN, arXiv 1903.06048; seed 002).
+
+    bin/train --method=msg_gan                      # 32x32 built-in shapes, ~8 min on 2 CPU cores
+    bin/train --method=msg_gan --preset=tiny        # 16x16, a few seconds (tests)
+    bin/train --method=msg_gan --preset=faces128 --data=/kaggle/input/celeba/img_align_celeba   # GPU, hours
+    bin/train --method=msg_gan --preset=bench64     # the benchmark architecture of ../shared/bench
+
+Presets: default, tiny, bench64, faces64, faces128.
+"""
+from keras_pgen.config import gan_config
+
+PRESETS = ("default", "tiny", "bench64", "faces64", "faces128")
+
+
+def get_config(preset="default"):
+    c = gan_config()
+    c.resolution = 32
+    c.latent_dim = 128
+    c.fmap_base = 512  # channels: min(fmap_max, fmap_base / 2**(log2(res) - 1))
+    c.fmap_max = 128
+    c.mbstd_group_size = 4
+    c.loss = "ra_hinge"
+    c.batch_size = 32
+    c.total_steps = 600
+    c.log_every = 50
+    c.sample_every = 200
+    c.checkpoint_every = 200
+    if preset == "default":
+        pass
+    elif preset == "tiny":
+        c.update(resolution=16, latent_dim=16, fmap_base=64, fmap_max=32, batch_size=8, total_steps=4,
+                 log_every=2, sample_every=2, checkpoint_every=2, num_samples=4, num_images=64)
+    elif preset == "bench64":
+        c.update(resolution=64, latent_dim=256, fmap_base=2048, fmap_max=256, batch_size=16)
+    elif preset == "faces64":
+        c.update(resolution=64, latent_dim=256, fmap_base=2048, fmap_max=256, batch_size=32, total_steps=50_000,
+                 log_every=100, sample_every=1000, checkpoint_every=1000, num_samples=36)
+    elif preset == "faces128":
+        c.update(resolution=128, latent_dim=512, fmap_base=4096, fmap_max=512, batch_size=32, total_steps=100_000,
+                 log_every=100, sample_every=1000, checkpoint_every=1000, num_samples=36)
+    else:
+        raise ValueError(f"unknown preset {preset!r} for msg_gan; choose from {list(PRESETS)}")
+    return c

@@ -1,0 +1,399 @@
+"""SavedModel export with named serving signatures into versioned directories.
+
+Every export goes to a fresh `<export_base>/<name>/<integer version>/`, the layout that
+TF Serving watches: it is written into a hidden temporary directory next to the versions
+and renamed into place, so a server never sees a half-written version and an existing
+version is never overwritten.
+
+Example:
+>>> version_dir = export_generator(generator, "saved_models", "msg_gan", method="msg_gan")
+>>> images = load_generator("saved_models/msg_gan").sample(16, seed=0)  # uint8 NHWC
+"""
+import errno
+import json
+import os
+import re
+import shutil
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_pgen import images as images_lib
+
+METADATA_FILE = "keras_pgen.json"
+DEFAULT_SIGNATURE = "serving_default"
+
+
+def _to_uint8(images):
+    """TF twin of `keras_pgen.images.to_uint8`: round((x + 1) * 127.5) clipped to [0, 255]."""
+    images = tf.cast(images, tf.float32)
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
+def _integer_versions(model_dir):
+    """Sorted integer version numbers of the subdirectories of `model_dir` (others ignored)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(entry)
+        for entry in os.listdir(model_dir)
+        if re.fullmatch(r"[0-9]+", entry) and os.path.isdir(os.path.join(model_dir, entry))
+    )
+
+
+def _publish(tmp_dir, model_dir):
+    """Renames `tmp_dir` to the next free integer version in `model_dir` and returns it."""
+    version = max(_integer_versions(model_dir), default=0) + 1
+    while True:
+        target = os.path.join(model_dir, str(version))
+        if not os.path.lexists(target):
+            try:
+                os.rename(tmp_dir, target)
+                return target
+            except OSError as error:  # Another writer took this number meanwhile.
+                if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        version += 1
+
+
+def export_endpoints(export_base, name, endpoints, tracked_objects=(), default=None, metadata=None):
+    """Writes a SavedModel with named signatures to a new version `export_base/name/<N>/`.
+
+    The shared writer behind every export (generators here; encoders, decoders and
+    autoencoders can add their own endpoints the same way). Each endpoint becomes a
+    signature whose inputs are named by its `tf.TensorSpec` names and whose outputs
+    are the keys of the dict it returns; the `default` endpoint is also exposed as
+    `serving_default`, the signature TF Serving uses when a request names none.
+    `keras_pgen.json` (the `metadata` plus the signature names) is written next to
+    `saved_model.pb`. N is one more than the largest existing integer version (1 when
+    there is none); other directories are ignored and existing versions never touched.
+
+    Args:
+        export_base: str. Root export directory, e.g. "saved_models".
+        name: str. Model name: the versions live in `export_base/name/`.
+        endpoints: dict of endpoint name -> (fn, input_signature). `fn` maps tensors to
+            a dict of named tensors; `input_signature` is a list of named
+            `tf.TensorSpec`, one per argument of `fn`. ExportArchive traces `fn` with
+            autograph off: use `tf.cond`/`tf.map_fn`, not Python `if`/`for` on tensors.
+        tracked_objects: sequence of built Keras models/layers (or TF trackables) whose
+            variables the endpoints use.
+        default: str, default the first endpoint. Endpoint served as `serving_default`
+            (ignored when an endpoint is itself named "serving_default").
+        metadata: dict, optional. JSON-serializable facts about the model.
+
+    Returns:
+        str: the new version directory.
+
+    Raises:
+        ValueError: no endpoints, or `default` is not one of them.
+    """
+    if not endpoints:
+        raise ValueError("export_endpoints needs at least one endpoint")
+    default = default or next(iter(endpoints))
+    if default not in endpoints:
+        raise ValueError(f"default endpoint {default!r} is not one of {sorted(endpoints)}")
+    archive = keras.export.ExportArchive()
+    for obj in tracked_objects:
+        archive.track(obj)
+    # ExportArchive exposes the first endpoint added as serving_default.
+    for endpoint in [default] + [e for e in endpoints if e != default]:
+        fn, input_signature = endpoints[endpoint]
+        archive.add_endpoint(endpoint, fn, input_signature=input_signature)
+    signatures = sorted(set(endpoints) | {DEFAULT_SIGNATURE})
+
+    model_dir = os.path.join(os.fspath(export_base), name)
+    os.makedirs(model_dir, exist_ok=True)
+    # Same directory as the versions: the rename is atomic, and TF Serving ignores
+    # non-integer names while the export is being written.
+    tmp_dir = os.path.join(model_dir, f".tmp-{uuid.uuid4().hex}")
+    try:
+        archive.write_out(tmp_dir, verbose=False)
+        with open(os.path.join(tmp_dir, METADATA_FILE), "w") as f:
+            json.dump({**(metadata or {}), "signatures": signatures}, f, indent=2)
+        return _publish(tmp_dir, model_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _infer_latent_dim(generator):
+    latent_dim = getattr(generator, "latent_dim", None)
+    if latent_dim is None and getattr(generator, "inputs", None):
+        latent_dim = generator.inputs[0].shape[-1]
+    if latent_dim is None:
+        raise ValueError(
+            f"cannot infer the latent size of {generator.name!r} (no `latent_dim` attribute "
+            "and no functional inputs): pass latent_dim="
+        )
+    return int(latent_dim)
+
+
+def export_generator(
+    generator,
+    export_base,
+    name,
+    *,
+    latent_dim=None,
+    output_index=-1,
+    z_dtype="float32",
+    method=None,
+    metadata=None,
+):
+    """Exports a generator z -> images as a versioned SavedModel for TF Serving.
+
+    Signatures (all return `{"images": uint8 [N, H, W, C], "png_bytes": string [N]}`,
+    one encoded PNG per image; the `_bytes` suffix makes TF Serving's REST API send
+    them base64-encoded):
+      - `serving_default` (also `generate`): input `z` [None, latent_dim].
+      - `sample`: int32 scalars `num_images` and `seed`; z is
+        `tf.random.stateless_normal([num_images, latent_dim], seed=[seed, 0])`.
+    The generator runs with `training=False`. `keras_pgen.json` records latent_dim,
+    resolution (height), image_shape, channels, method and `metadata`.
+
+    Args:
+        generator: built Keras model mapping z [N, latent_dim] to images NHWC in
+            [-1, 1], or to a list of them (multi-scale generators).
+        export_base: str. Root export directory, e.g. "saved_models".
+        name: str. Model name; the export goes to `export_base/name/<next version>/`.
+        latent_dim: int, default inferred from `generator.latent_dim` or its input.
+        output_index: int, default -1 (the highest resolution). Output used when the
+            generator returns a list.
+        z_dtype: str, default "float32". dtype of the `z` input.
+        method: str, optional. Training method recorded in the metadata.
+        metadata: dict, optional. Extra JSON-serializable entries for the metadata.
+
+    Returns:
+        str: the new version directory.
+
+    Raises:
+        ValueError: latent size not inferable, bad `output_index` or non-image output.
+    """
+    latent_dim = int(latent_dim or _infer_latent_dim(generator))
+
+    def generate(z):
+        outputs = generator(z, training=False)
+        if isinstance(outputs, (list, tuple)):
+            if not -len(outputs) <= output_index < len(outputs):
+                raise ValueError(
+                    f"output_index={output_index} but {generator.name!r} has {len(outputs)} outputs"
+                )
+            outputs = outputs[output_index]
+        images = _to_uint8(outputs)
+        png_bytes = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
+        return {"images": images, "png_bytes": png_bytes}
+
+    def sample(num_images, seed):
+        z = tf.random.stateless_normal(
+            tf.stack([num_images, latent_dim]), seed=tf.stack([seed, 0]), dtype=z_dtype
+        )
+        return generate(z)
+
+    image_shape = tuple(generate(tf.zeros([1, latent_dim], z_dtype))["images"].shape[1:])
+    if len(image_shape) != 3 or image_shape[-1] not in (1, 3, 4):
+        raise ValueError(f"generator output must be NHWC with C in (1, 3, 4), got {image_shape}")
+    int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
+    return export_endpoints(
+        export_base,
+        name,
+        {
+            "generate": (generate, [tf.TensorSpec([None, latent_dim], z_dtype, name="z")]),
+            "sample": (sample, [int32_scalar("num_images"), int32_scalar("seed")]),
+        },
+        tracked_objects=[generator],
+        default="generate",
+        metadata={
+            "latent_dim": latent_dim,
+            "resolution": image_shape[0],
+            "image_shape": list(image_shape),
+            "channels": image_shape[-1],
+            "method": method,
+            **(metadata or {}),
+        },
+    )
+
+
+def resolve_export_dir(path):
+    """Returns the SavedModel version directory for `path`.
+
+    Args:
+        path: a version directory (`saved_models/msg_gan/3`) or a model directory
+            (`saved_models/msg_gan`, resolved to its highest integer version).
+
+    Raises:
+        FileNotFoundError: neither form holds a `saved_model.pb`; lists what was tried.
+    """
+    path = os.fspath(path)
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    for version in reversed(_integer_versions(path)):
+        version_dir = os.path.join(path, str(version))
+        if os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
+            return version_dir
+    raise FileNotFoundError(
+        f"no exported SavedModel at {path!r}: looked for {os.path.join(path, 'saved_model.pb')} "
+        f"and {os.path.join(path, '<integer version>', 'saved_model.pb')}"
+        + ("" if os.path.isdir(path) else f" ({path!r} does not exist)")
+    )
+
+
+class LoadedGenerator:
+    """An exported generator, called through its SavedModel signatures.
+
+    What it returns is exactly what TF Serving serves from the same directory.
+
+    Args:
+        path: a version directory or a model directory (highest version is used).
+
+    Attributes:
+        path: str, the version directory loaded.
+        latent_dim: int.
+        resolution: int, image height.
+        metadata: dict read from `keras_pgen.json` ({} when absent).
+        signatures: the loaded signatures by name.
+    """
+
+    def __init__(self, path):
+        self.path = resolve_export_dir(path)
+        self._saved_model = tf.saved_model.load(self.path)  # Keeps the variables alive.
+        self.signatures = self._saved_model.signatures
+        metadata_path = os.path.join(self.path, METADATA_FILE)
+        self.metadata = {}
+        if os.path.isfile(metadata_path):
+            with open(metadata_path) as f:
+                self.metadata = json.load(f)
+        serve = self._signature(DEFAULT_SIGNATURE)
+        self._z_spec = serve.structured_input_signature[1]["z"]
+        self.latent_dim = int(self.metadata.get("latent_dim") or self._z_spec.shape[-1])
+        image_spec = serve.structured_outputs["images"]
+        self.resolution = self.metadata.get("resolution") or image_spec.shape[1]
+
+    def _signature(self, name):
+        if name not in self.signatures:
+            raise KeyError(f"{self.path} has no signature {name!r}: {sorted(self.signatures)}")
+        return self.signatures[name]
+
+    def _serve(self, z):
+        z = np.asarray(z)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape [N, {self.latent_dim}], got {z.shape}")
+        return self._signature(DEFAULT_SIGNATURE)(z=tf.constant(z, self._z_spec.dtype))
+
+    def generate(self, z):
+        """Returns uint8 images [N, H, W, C] for latents `z` [N, latent_dim]."""
+        return self._serve(z)["images"].numpy()
+
+    def png_bytes(self, z):
+        """Returns a list of N encoded PNGs for latents `z` [N, latent_dim]."""
+        return list(self._serve(z)["png_bytes"].numpy())
+
+    def sample(self, num_images, seed=0):
+        """Returns uint8 images [num_images, H, W, C] from the `sample` signature."""
+        outputs = self._signature("sample")(
+            num_images=tf.constant(num_images, tf.int32), seed=tf.constant(seed, tf.int32)
+        )
+        return outputs["images"].numpy()
+
+
+def load_generator(path):
+    """Loads an exported generator; see `LoadedGenerator`.
+
+    Args:
+        path: a version directory or a model directory (highest version is used).
+
+    Returns:
+        LoadedGenerator.
+    """
+    return LoadedGenerator(path)
+
+
+def _slerp(a, b, t):
+    """Spherical interpolation from `a` (t=0) to `b` (t=1); linear for (anti)parallel vectors."""
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return (1.0 - t) * a + t * b
+    return (np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def latent_walk(latent_dim, frames, num_points=4, seed=0):
+    """A looping latent path for interpolation videos.
+
+    Draws `num_points` latents `np.random.default_rng(seed).standard_normal((num_points,
+    latent_dim))` and walks through them with spherical interpolation (slerp), back to
+    the first, at equal steps: row 0 is the first point and the row after the last
+    would be the first point again, so the animation loops seamlessly.
+
+    Args:
+        latent_dim: int.
+        frames: int >= 1. Number of rows.
+        num_points: int >= 2, default 4. Latents visited.
+        seed: int or sequence of ints, default 0. Seed for `np.random.default_rng`.
+
+    Returns:
+        float32 numpy array [frames, latent_dim].
+
+    Raises:
+        ValueError: `frames` < 1 or `num_points` < 2.
+    """
+    if frames < 1 or num_points < 2:
+        raise ValueError(f"need frames >= 1 and num_points >= 2, got {frames} and {num_points}")
+    points = np.random.default_rng(seed).standard_normal((num_points, latent_dim))
+    positions = np.arange(frames) * num_points / frames
+    segments = np.floor(positions).astype(int)
+    path = [
+        _slerp(points[i], points[(i + 1) % num_points], t)
+        for i, t in zip(segments, positions - segments)
+    ]
+    return np.stack(path).astype(np.float32)
+
+
+def _tile(images, min_size, ncols=None):
+    """One image for a batch of one, else a grid; tiles upscaled to at least `min_size`."""
+    images = images_lib.upscale_nearest(images, min_size)
+    return images[0] if len(images) == 1 else images_lib.make_grid(images, ncols=ncols)
+
+
+def generate_grid(model_path, num, out, seed=0, ncols=None, min_size=64):
+    """Writes a grid of `num` samples from the `sample` signature of an exported generator.
+
+    Args:
+        model_path: version or model directory (see `load_generator`).
+        num: int. Number of samples.
+        out: str. Output image file (.png, .jpg or .jpeg).
+        seed: int, default 0. Seed of the `sample` signature.
+        ncols: int, default near-square. Tiles per row.
+        min_size: int, default 64. Smaller samples are upscaled (nearest) to this size.
+
+    Returns:
+        The grid, uint8 numpy array [H, W, C].
+    """
+    grid = _tile(load_generator(model_path).sample(num, seed), min_size, ncols)
+    images_lib.save_image(out, grid)
+    return grid
+
+
+def generate_walk(
+    model_path, out, frames=60, num=1, seed=0, num_points=4, min_size=64, duration_ms=60
+):
+    """Writes a looping latent-walk GIF (see `latent_walk`) from an exported generator.
+
+    Args:
+        model_path: version or model directory (see `load_generator`).
+        out: str. Output GIF file.
+        frames: int, default 60. Frames in the loop.
+        num: int, default 1. Parallel walks; more than one is shown as a grid per frame.
+        seed: int, default 0. Walk i uses seed `[seed, i]`.
+        num_points: int, default 4. Latents visited by each walk.
+        min_size: int, default 64. Smaller samples are upscaled (nearest) to this size.
+        duration_ms: int, default 60. Display time of each frame.
+
+    Returns:
+        list of the frames, uint8 numpy arrays [H, W, C].
+    """
+    generator = load_generator(model_path)
+    walks = [latent_walk(generator.latent_dim, frames, num_points, [seed, i]) for i in range(num)]
+    walks = np.stack(walks, axis=1)  # [frames, num, latent_dim]
+    gif_frames = [_tile(generator.generate(z), min_size) for z in walks]
+    images_lib.save_gif(out, gif_frames, duration_ms=duration_ms)
+    return gif_frames

@@ -1,0 +1,219 @@
+"""The shared GAN training template: two optimizers, an EMA generator, loss trackers.
+
+Methods (DCGAN, MSG-GAN, ProGAN, ...) subclass `GAN` and override small hooks
+(`real_inputs`, `final_image`, `noise_spec`) instead of copying the loop.
+
+Distribution (tf.distribute.MirroredStrategy): `train_step` runs once per
+replica on 1/N of the global batch and the optimizers SUM gradients over
+replicas. The template therefore
+- for batch-coupled losses (relativistic averages) gathers the discriminator
+  logits of all replicas (`all_gather`, which is differentiable) so the loss
+  sees the global batch as on one device; every adversarial loss (a global
+  or a local mean) is then divided by the number of replicas;
+- divides per-sample penalties (gradient penalty, R1, drift), which are
+  means over the replica's own samples, by the number of replicas;
+- takes every random draw (latents, interpolation weights) from the input
+  pipeline, keyed on the global sample index, so replicas draw different
+  latents and 1 vs N replicas see the same global batch.
+"""
+import keras
+import tensorflow as tf
+
+from keras_pgen import losses
+
+
+def num_replicas():
+    """Replicas of the current strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def gather_replicas(x):
+    """Concatenates `x` over replicas along the batch axis (identity on one replica)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_gather(x, axis=0)
+
+
+def clone_network(network):
+    """A new network of the same class and config with the same weights."""
+    clone = network.__class__.from_config(network.get_config())
+    clone.set_weights(network.get_weights())
+    return clone
+
+
+class GAN(keras.Model):
+    """Shared GAN template with a custom `train_step`.
+
+    One step is one discriminator update on a fresh fake batch (latents
+    `z_d`) followed by one generator update on another (`z_g`), then the EMA
+    generator update. Subclasses override the hooks:
+    `real_inputs(images)` (what D sees of a real batch), `final_image(outputs)`
+    (the image to sample/export from G's outputs) and `noise_spec()`.
+
+    Args:
+        generator: keras.Model mapping z [N, latent_dim] to D's input.
+        discriminator: keras.Model mapping images to logits [N, 1].
+        latent_dim: int.
+        loss: str, default "ra_hinge". One of `losses.ADVERSARIAL_LOSSES`.
+        gp_weight: float, default 10. Gradient-penalty weight, used with "wgan_gp".
+        r1_gamma: float, default 0. R1 penalty weight (gamma / 2 * E||grad||^2).
+        drift_weight: float, default 0. ProGAN's drift term (0.001 there).
+        ema_decay: float, default 0.999. EMA of the generator's weights; the EMA
+            generator is what gets sampled and exported.
+
+    Example:
+    >>> gan = MSGGAN(MSGGANGenerator(32, 16), MSGGANDiscriminator(16), latent_dim=32)
+    >>> gan.compile(g_optimizer=keras.optimizers.Adam(3e-3), d_optimizer=keras.optimizers.Adam(3e-3))
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, loss="ra_hinge", gp_weight=10.0, r1_gamma=0.0,
+                 drift_weight=0.0, ema_decay=0.999, **kwargs):
+        super().__init__(**kwargs)
+        self.d_loss_fn, self.g_loss_fn, self.batch_coupled = losses.get_adversarial_loss(loss)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = clone_network(generator)
+        self.ema_generator.trainable = False
+        self.latent_dim = latent_dim
+        self.loss_name = loss
+        self.gp_weight = gp_weight if loss == "wgan_gp" else 0.0
+        self.r1_gamma = r1_gamma
+        self.drift_weight = drift_weight
+        self.ema_decay = ema_decay
+        self.step = self.add_weight(name="step", shape=(), dtype="int64", initializer="zeros",
+                                    trainable=False, aggregation="only_first_replica")
+        names = ["d_loss", "g_loss"] + [n for n, w in (("gp", self.gp_weight), ("r1", r1_gamma),
+                                                        ("drift", drift_weight)) if w > 0]
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.built = True  # sub-networks are built; a wrapper without call() must say so (DESIGN.md)
+
+    # ---- hooks -------------------------------------------------------------------------------
+    def real_inputs(self, images):
+        """What the discriminator sees of a real batch of images in [-1, 1]."""
+        return images
+
+    def final_image(self, outputs):
+        """The image (highest resolution) among the generator's outputs."""
+        return outputs
+
+    def noise_spec(self):
+        """Per-sample random inputs drawn by the input pipeline: name -> (distribution, shape)."""
+        spec = {"z_d": ("normal", (self.latent_dim,)), "z_g": ("normal", (self.latent_dim,))}
+        if self.gp_weight > 0:
+            spec["gp_eps"] = ("uniform", (1, 1, 1))
+        return spec
+
+    # ---- set-up ------------------------------------------------------------------------------
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """Builds both optimizers now, so checkpoints restore their slots (resumed Adam state)."""
+        super().compile(optimizer=None, **kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        g_optimizer.build(self.generator.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def checkpoint_items(self):
+        """Everything a resumed run needs, for tf.train.Checkpoint."""
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "ema_generator": self.ema_generator, "g_optimizer": self.g_optimizer,
+                "d_optimizer": self.d_optimizer, "step": self.step}
+
+    def optimizers(self):
+        return {"g": self.g_optimizer, "d": self.d_optimizer}
+
+    def export_generator(self):
+        """The network export.py serves (the EMA generator; its last output if it returns a list)."""
+        return self.ema_generator
+
+    def call(self, z, training=False):
+        """Images from the EMA generator, all scales (what sample grids show)."""
+        return self.ema_generator(z, training=training)
+
+    # ---- training ----------------------------------------------------------------------------
+    def _map_inputs(self, fn, real, fake):
+        if isinstance(real, (list, tuple)):
+            return [fn(r, f) for r, f in zip(real, fake)]
+        return fn(real, fake)
+
+    def _input_gradients(self, inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            logits_sum = tf.reduce_sum(self.discriminator(inputs, training=True))
+        return tape.gradient(logits_sum, inputs)
+
+    def discriminator_penalties(self, real, fake, real_logits, data):
+        """Penalty terms, each a mean over this replica's samples (weighted, for the loss)."""
+        terms = {}
+        if self.gp_weight > 0:
+            eps = data["gp_eps"]
+            mixed = self._map_inputs(lambda r, f: eps * r + (1.0 - eps) * f, real, fake)
+            terms["gp"] = self.gp_weight * losses.gradient_penalty(self._input_gradients(mixed))
+        if self.r1_gamma > 0:
+            terms["r1"] = 0.5 * self.r1_gamma * losses.r1_penalty(self._input_gradients(real))
+        if self.drift_weight > 0:
+            terms["drift"] = self.drift_weight * losses.drift_penalty(real_logits)
+        return terms
+
+    def _global(self, logits):
+        """Batch-coupled losses see every replica's logits; per-sample means need only the local ones.
+
+        Either way the loss divided by the number of replicas, summed over
+        replicas, has the single-device gradient.
+        """
+        return gather_replicas(logits) if self.batch_coupled else logits
+
+    def train_step(self, data):
+        replicas = num_replicas()
+        real = self.real_inputs(data["images"])
+
+        with tf.GradientTape() as tape:
+            fake = self.generator(data["z_d"], training=True)
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            d_loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
+            penalties = self.discriminator_penalties(real, fake, real_logits, data)
+            scaled = (d_loss + sum(penalties.values())) / replicas
+        grads = tape.gradient(scaled, self.discriminator.trainable_variables)
+        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+
+        with tf.GradientTape() as tape:
+            fake = self.generator(data["z_g"], training=True)
+            fake_logits = self._global(self.discriminator(fake, training=True))
+            real_logits = self._global(self.discriminator(real, training=True)) if self.batch_coupled else None
+            g_loss = self.g_loss_fn(fake_logits, real_logits)
+            scaled = g_loss / replicas
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+
+        self.update_ema()
+        self.step.assign_add(1)
+        for name, value in {"d_loss": d_loss, "g_loss": g_loss, **penalties}.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def update_ema(self):
+        """ema = decay * ema + (1 - decay) * weights; non-trainable weights (BN statistics) are copied."""
+        trainable = {id(v) for v in self.generator.trainable_weights}
+        for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
+            if id(w) in trainable:
+                ema_w.assign(w + self.ema_decay * (ema_w - w))
+            else:
+                ema_w.assign(w)
+
+
+def gan_arguments(config):
+    """The template's keyword arguments from a GAN config (configs/*.py)."""
+    return dict(latent_dim=config.latent_dim, loss=config.loss, gp_weight=config.gp_weight,
+                r1_gamma=config.r1_gamma, drift_weight=config.drift_weight, ema_decay=config.ema_decay)
+
+
+def compile_gan(model, config):
+    """Compiles `model` with Adam for G and D as the config says; returns it."""
+    adam = lambda lr: keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2)
+    model.compile(g_optimizer=adam(config.g_lr), d_optimizer=adam(config.d_lr), jit_compile=config.jit_compile)
+    return model

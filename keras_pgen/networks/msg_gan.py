@@ -1,0 +1,86 @@
+"""MSG-GAN generator and discriminator (Karnewar & Wang, https://arxiv.org/abs/1903.06048)."""
+import keras
+
+from keras_pgen.networks import blocks
+from keras_pgen.networks.base import ConfigurableModel
+
+
+@keras.saving.register_keras_serializable(package="keras_pgen")
+class MSGGANGenerator(ConfigurableModel):
+    """MSG-GAN generator: an RGB image at every resolution from 4x4 up.
+
+    Args:
+        latent_dim: int. Size of z.
+        resolution: int. Final resolution, a power of two >= 4.
+        fmap_base: int, default 2048. Channels follow
+            min(fmap_max, fmap_base / 2**(log2(res) - 1)).
+        fmap_max: int, default 256.
+        image_channels: int, default 3.
+
+    Returns a list of images, lowest resolution first.
+
+    Example:
+    >>> g = MSGGANGenerator(latent_dim=32, resolution=16, fmap_base=64, fmap_max=32)
+    >>> [x.shape for x in g(keras.random.normal((2, 32)))]  # 4, 8, 16
+
+    Reference: Karnewar & Wang, MSG-GAN, https://arxiv.org/abs/1903.06048.
+    """
+
+    def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, **kwargs):
+        nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
+        res = blocks.resolutions(resolution)
+        z = keras.Input((latent_dim,), name="z")
+        x = blocks.generator_stem(z, nf(4))
+        outputs = [blocks.to_rgb(x, image_channels, name="to_rgb_4")]
+        for r in res[1:]:
+            x = blocks.generator_block(x, nf(r), name=f"g{r}")
+            outputs.append(blocks.to_rgb(x, image_channels, name=f"to_rgb_{r}"))
+        super().__init__(inputs=z, outputs=outputs, **kwargs)
+        self._store_args(latent_dim=latent_dim, resolution=resolution, fmap_base=fmap_base,
+                         fmap_max=fmap_max, image_channels=image_channels)
+        self.latent_dim = latent_dim
+        self.resolution = resolution
+
+
+@keras.saving.register_keras_serializable(package="keras_pgen")
+class MSGGANDiscriminator(ConfigurableModel):
+    """MSG-GAN discriminator: sees the image at every scale.
+
+    The highest-resolution image goes through fromRGB and the first block; at
+    every lower resolution the previous block's output is concatenated with
+    that scale's fromRGB features. The 4x4 head adds the minibatch standard
+    deviation and outputs one logit.
+
+    Args:
+        resolution: int. Final resolution, a power of two >= 4.
+        fmap_base: int, default 2048.
+        fmap_max: int, default 256.
+        image_channels: int, default 3.
+        mbstd_group_size: int, default 4 (0 disables it).
+
+    Takes a list of images, lowest resolution first (what the generator returns).
+
+    Example:
+    >>> d = MSGGANDiscriminator(resolution=16, fmap_base=64, fmap_max=32)
+    >>> d([keras.ops.zeros((4, r, r, 3)) for r in (4, 8, 16)]).shape  # (4, 1)
+
+    Reference: Karnewar & Wang, MSG-GAN, https://arxiv.org/abs/1903.06048.
+    """
+
+    def __init__(self, resolution, fmap_base=2048, fmap_max=256, image_channels=3, mbstd_group_size=4,
+                 **kwargs):
+        nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
+        res = blocks.resolutions(resolution)
+        images = [keras.Input((r, r, image_channels), name=f"image_{r}") for r in res]
+        x = None
+        for r, image in zip(res[:0:-1], images[:0:-1]):  # high -> 8
+            features = blocks.from_rgb(image, nf(r), name=f"from_rgb_{r}")
+            x = features if x is None else keras.layers.Concatenate()([x, features])
+            x = blocks.discriminator_block(x, nf(r), nf(r // 2), name=f"d{r}")
+        features = blocks.from_rgb(images[0], nf(4), name="from_rgb_4")
+        x = features if x is None else keras.layers.Concatenate()([x, features])
+        logits = blocks.discriminator_head(x, nf(4), mbstd_group_size)
+        super().__init__(inputs=images, outputs=logits, **kwargs)
+        self._store_args(resolution=resolution, fmap_base=fmap_base, fmap_max=fmap_max,
+                         image_channels=image_channels, mbstd_group_size=mbstd_group_size)
+        self.resolution = resolution
