@@ -51,6 +51,7 @@ def gan_config():
     c.d_lr = 0.003
     c.beta_1 = 0.0
     c.beta_2 = 0.99
+    c.adam_epsilon = 1e-8  # as in the ProGAN / MSG-GAN reference code
     return c
 
 

@@ -36,14 +36,24 @@ class TrainingInterrupted(RuntimeError):
         self.signum = signum
 
 
+_STRATEGIES = {}
+
+
 def make_strategy(name="auto"):
-    """tf.distribute strategy by name: auto (mirrored when >1 GPU), default, mirrored."""
+    """tf.distribute strategy by name: auto (mirrored when >1 GPU), default, mirrored.
+
+    A mirrored strategy is created once per process and reused: two MirroredStrategy
+    objects in one process (a notebook training twice) reuse the same collective
+    instance keys and abort with "Shape mismatch in the collective instance".
+    """
     if name == "auto":
         name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        if name not in _STRATEGIES:
+            _STRATEGIES[name] = tf.distribute.MirroredStrategy()
+        return _STRATEGIES[name]
     raise ValueError(f"unknown strategy {name!r}; choose from ['auto', 'default', 'mirrored']")
 
 
@@ -204,7 +214,8 @@ def train(config, workdir, strategy=None, verbose=1):
             bad_step, bad = monitor.failure
             raise NonFiniteLossError(
                 f"non-finite loss at step {bad_step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
-                f"training stopped, last good checkpoint kept: {manager.latest_checkpoint}")
+                "training stopped, " + (f"last good checkpoint kept: {manager.latest_checkpoint}"
+                                        if manager.latest_checkpoint else "no checkpoint had been saved yet"))
         if monitor.signum is not None:
             raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved in {workdir}/checkpoints; "
                                       "run the same command again to continue", monitor.signum)

@@ -214,6 +214,7 @@ def gan_arguments(config):
 
 def compile_gan(model, config):
     """Compiles `model` with Adam for G and D as the config says; returns it."""
-    adam = lambda lr: keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2)
+    adam = lambda lr: keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2,
+                                           epsilon=config.adam_epsilon)
     model.compile(g_optimizer=adam(config.g_lr), d_optimizer=adam(config.d_lr), jit_compile=config.jit_compile)
     return model

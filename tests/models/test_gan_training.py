@@ -1,0 +1,149 @@
+"""The GAN template trained through keras_pgen.train: replicas, resume, NaN guard, export."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_pgen
+from keras_pgen import training
+from tests.conftest import two_replica_strategy
+
+
+def state(model):
+    """Every variable a run must reproduce: networks, EMA generator, both optimizers, step."""
+    variables = (model.generator.weights + model.discriminator.weights + model.ema_generator.weights
+                 + model.g_optimizer.variables + model.d_optimizer.variables + [model.step])
+    return {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(variables)}
+
+
+def assert_same_state(a, b, atol, rtol=1e-4):
+    """Each variable agrees to atol + rtol * its largest magnitude.
+
+    The relative part matters for Adam's moments (velocities are ~grad**2, far below
+    atol): a wrong loss scale on N replicas multiplies them by N**2, which Adam's
+    scale-invariant weight update alone would hide.
+    """
+    assert a.keys() == b.keys()
+    for k in a:
+        err = float(np.max(np.abs(a[k] - b[k]), initial=0))
+        assert err <= atol + rtol * float(np.max(np.abs(a[k]), initial=0)), (k, err)
+
+
+def run(config, workdir, strategy=None):
+    return keras_pgen.train(config, str(workdir), strategy=strategy, verbose=0)
+
+
+CASES = {
+    "msg_gan-ra_hinge": ("msg_gan", dict(loss="ra_hinge")),
+    "msg_gan-wgan_gp-drift": ("msg_gan", dict(loss="wgan_gp", drift_weight=0.001)),
+    "msg_gan-ns-r1": ("msg_gan", dict(loss="ns", r1_gamma=1.0)),
+    "gan-ns-syncbn": ("gan", dict(loss="ns", norm="batch")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_two_replicas_equal_one(case, tiny_config, tmp_path):
+    """Same global batch: one step on 2 replicas gives the 1-replica weights and optimizer state."""
+    method, overrides = CASES[case]
+    # adam_epsilon=1e-3: some gradients are zero in exact arithmetic (a relativistic loss is blind
+    # to a shift of all logits; a bias before batch norm) and float noise there is ~1e-9. Adam's
+    # g / (|g| + eps) turns such noise into a visible step when eps is 1e-8; with SGD at lr=1 the
+    # two runs agree to 1e-6. The relative check on Adam's moments still catches a wrong loss scale.
+    config = tiny_config(method, total_steps=2, export=False, g_lr=1e-3, d_lr=1e-3, ema_decay=0.5,
+                         adam_epsilon=1e-3, **overrides)
+    one = run(config, tmp_path / "one")
+    two = run(config, tmp_path / "two", strategy=two_replica_strategy())
+    assert two["model"].distribute_strategy.num_replicas_in_sync == 2
+    assert int(one["model"].step.numpy()) == int(two["model"].step.numpy()) == 2
+    assert_same_state(state(one["model"]), state(two["model"]), atol=2e-6)
+
+
+def test_replicas_see_different_latents(tiny_config):
+    """The latents come from the pipeline, per sample: the two halves of a global batch differ."""
+    from keras_pgen import data
+
+    config = tiny_config("msg_gan")
+    source = data.load_source("shapes", 16, num_images=64)
+    batch = next(iter(data.make_train_dataset(source, 8, seed=0, noise_spec={"z_d": ("normal", (4,))})))
+    z = batch["z_d"].numpy()
+    assert not np.allclose(z[:4], z[4:])
+    del config
+
+
+@pytest.mark.parametrize("method", ["msg_gan", "gan"])
+def test_resume_equals_uninterrupted(method, tiny_config, tmp_path):
+    """6 steps in one run == 2 steps, a stop (new model, restored from the checkpoint), then 4 more."""
+    config = tiny_config(method, total_steps=6, checkpoint_every=2, log_every=2, export=False)
+    full = run(config, tmp_path / "full")
+    config.total_steps = 2
+    first = run(config, tmp_path / "resumed")
+    assert first["step"] == 2
+    config.total_steps = 6
+    resumed = run(config, tmp_path / "resumed")
+    assert resumed["step"] == 6
+    assert_same_state(state(full["model"]), state(resumed["model"]), atol=1e-5)
+    # the optimizers really were restored (Adam's moments are non-zero and equal)
+    moments = [v for v in resumed["model"].g_optimizer.variables if "momentum" in v.path or "velocity" in v.path]
+    assert moments and all(np.any(np.asarray(v) != 0) for v in moments)
+
+
+def test_checkpoint_restores_every_variable(tiny_config, tmp_path):
+    """A fresh model restored from the workdir has the trained networks, EMA, both optimizers and step."""
+    from keras_pgen import registry
+
+    config = tiny_config("msg_gan", total_steps=2, export=False)
+    trained = run(config, tmp_path / "w")["model"]
+    keras.utils.set_random_seed(123)  # a different initialisation, overwritten by the restore
+    fresh = registry.build_model(config)
+    assert int(fresh.step.numpy()) == 0
+    training._restore(fresh, str(tmp_path / "w"), keep=3)
+    a, b = state(trained), state(fresh)
+    assert len(a) == len(b)
+    for (ka, va), (kb, vb) in zip(a.items(), b.items()):
+        np.testing.assert_array_equal(va, vb, err_msg=ka)
+    assert int(fresh.g_optimizer.iterations.numpy()) == 2
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
+    config = tiny_config("msg_gan", total_steps=6, checkpoint_every=1, log_every=1, g_lr=1e30, export=False)
+    with pytest.raises(training.NonFiniteLossError, match=r"non-finite loss at step 2 .*ckpt-1"):
+        run(config, tmp_path / "w")
+    checkpoints = tf.train.get_checkpoint_state(str(tmp_path / "w" / "checkpoints"))
+    assert checkpoints.model_checkpoint_path.endswith("ckpt-1")
+    assert not (tmp_path / "w" / "checkpoints" / "ckpt-2.index").exists()
+
+
+def test_export_matches_ema_generator(tiny_config, tmp_path):
+    """The SavedModel's serving_default gives the in-memory EMA generator's final images."""
+    from keras_pgen import export, images
+
+    config = tiny_config("msg_gan", total_steps=2)
+    result = run(config, tmp_path / "w")
+    assert result["export_path"].endswith("msg_gan/1")
+    model = result["model"]
+    z = np.random.RandomState(3).randn(5, config.latent_dim).astype("float32")
+    expected = images.to_uint8(np.asarray(model.ema_generator(z, training=False)[-1]))
+    loaded = export.load_generator(result["export_path"])
+    np.testing.assert_array_equal(loaded.generate(z), expected)
+    # the EMA generator differs from the raw generator after training (ema_decay < 1 and steps > 0)
+    raw = np.asarray(model.generator(z, training=False)[-1])
+    assert not np.allclose(raw, np.asarray(model.ema_generator(z, training=False)[-1]))
+    # a second export never overwrites the first
+    second = training.export_model(model, config)
+    assert second.endswith("msg_gan/2")
+
+
+def test_export_from_workdir_equals_training_export(tiny_config, tmp_path):
+    from keras_pgen import export
+
+    config = tiny_config("gan", total_steps=2)
+    result = run(config, tmp_path / "w")
+    path = training.export_from_workdir(str(tmp_path / "w"), name="again", export_dir=str(tmp_path / "sm2"))
+    a, b = export.load_generator(result["export_path"]), export.load_generator(path)
+    np.testing.assert_array_equal(a.sample(4, seed=1), b.sample(4, seed=1))
+
+
+def test_dcgan_batchnorm_with_coupled_loss_on_replicas_is_refused(tiny_config, tmp_path):
+    config = tiny_config("gan", loss="ra_hinge", norm="batch", export=False)
+    with pytest.raises(ValueError, match="needs the global batch"):
+        run(config, tmp_path / "w", strategy=two_replica_strategy())
