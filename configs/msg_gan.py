@@ -21,10 +21,10 @@ def get_config(preset="default"):
     c.mbstd_group_size = 4
     c.loss = "ra_hinge"
     c.batch_size = 32
-    c.total_steps = 600
+    c.total_steps = 500
     c.log_every = 50
-    c.sample_every = 200
-    c.checkpoint_every = 200
+    c.sample_every = 100
+    c.checkpoint_every = 100
     if preset == "default":
         pass
     elif preset == "tiny":

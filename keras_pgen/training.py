@@ -11,6 +11,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 
 import keras
@@ -90,7 +91,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             raise KeyboardInterrupt
         self.signum = signum
         print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint",
-              flush=True)
+              file=sys.stderr, flush=True)
 
     def on_train_begin(self, logs=None):
         if threading.current_thread() is threading.main_thread():

@@ -35,9 +35,9 @@ def conv_lrelu(x, filters, kernel_size=3, padding="same", pixel_norm=False, name
     return PixelNormalization()(x) if pixel_norm else x
 
 
-def to_rgb(x, channels, name=None):
-    """Linear 1x1 equalized conv to image channels."""
-    return EqualizedConv2D(channels, 1, gain=1.0, name=name)(x)
+def to_rgb(x, channels, gain=1.0, name=None):
+    """Linear 1x1 equalized conv to image channels (ProGAN: gain 1; the public MSG-GAN code: sqrt 2)."""
+    return EqualizedConv2D(channels, 1, gain=gain, name=name)(x)
 
 
 def from_rgb(x, filters, name=None):

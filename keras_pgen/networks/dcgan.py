@@ -5,13 +5,20 @@ from keras_pgen.networks.blocks import resolutions
 from keras_pgen.networks.base import ConfigurableModel
 
 
+NORMS = ("batch", "none")
+
+
+def _check_norm(norm):
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose from {list(NORMS)}")
+
+
 def _norm(x, norm, name):
-    if norm == "batch":
-        # synchronized: moving statistics stay equal across replicas (DESIGN.md).
-        return keras.layers.BatchNormalization(synchronized=True, momentum=0.9, name=name)(x)
     if norm == "none":
         return x
-    raise ValueError(f"unknown norm {norm!r}; choose from ['batch', 'none']")
+    # synchronized (TensorFlow only): moving statistics stay equal across replicas (DESIGN.md).
+    sync = keras.backend.backend() == "tensorflow"
+    return keras.layers.BatchNormalization(synchronized=sync, momentum=0.9, name=name)(x)
 
 
 @keras.saving.register_keras_serializable(package="keras_pgen")
@@ -36,6 +43,7 @@ class DCGANGenerator(ConfigurableModel):
 
     def __init__(self, latent_dim, resolution, base_filters=64, max_filters=512, image_channels=3,
                  norm="batch", **kwargs):
+        _check_norm(norm)
         n_up = len(resolutions(resolution)) - 1
         filters = lambda i: min(max_filters, base_filters * 2 ** (n_up - i))  # i-th upsampling input
         z = keras.Input((latent_dim,), name="z")
@@ -74,6 +82,7 @@ class DCGANDiscriminator(ConfigurableModel):
     """
 
     def __init__(self, resolution, base_filters=64, max_filters=512, image_channels=3, norm="batch", **kwargs):
+        _check_norm(norm)
         n_down = len(resolutions(resolution)) - 1
         image = keras.Input((resolution, resolution, image_channels), name="image")
         x = image

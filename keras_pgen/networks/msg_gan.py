@@ -1,8 +1,17 @@
 """MSG-GAN generator and discriminator (Karnewar & Wang, https://arxiv.org/abs/1903.06048)."""
+import math
+
 import keras
 
 from keras_pgen.networks import blocks
 from keras_pgen.networks.base import ConfigurableModel
+
+
+def _scales(resolution):
+    res = blocks.resolutions(resolution)
+    if len(res) < 2:
+        raise ValueError(f"MSG-GAN needs at least two scales (resolution >= 8), got {resolution}")
+    return res
 
 
 @keras.saving.register_keras_serializable(package="keras_pgen")
@@ -11,7 +20,7 @@ class MSGGANGenerator(ConfigurableModel):
 
     Args:
         latent_dim: int. Size of z.
-        resolution: int. Final resolution, a power of two >= 4.
+        resolution: int. Final resolution, a power of two >= 8 (at least two scales).
         fmap_base: int, default 2048. Channels follow
             min(fmap_max, fmap_base / 2**(log2(res) - 1)).
         fmap_max: int, default 256.
@@ -28,13 +37,13 @@ class MSGGANGenerator(ConfigurableModel):
 
     def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, **kwargs):
         nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
-        res = blocks.resolutions(resolution)
+        res = _scales(resolution)
         z = keras.Input((latent_dim,), name="z")
         x = blocks.generator_stem(z, nf(4))
-        outputs = [blocks.to_rgb(x, image_channels, name="to_rgb_4")]
+        outputs = [blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name="to_rgb_4")]
         for r in res[1:]:
             x = blocks.generator_block(x, nf(r), name=f"g{r}")
-            outputs.append(blocks.to_rgb(x, image_channels, name=f"to_rgb_{r}"))
+            outputs.append(blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name=f"to_rgb_{r}"))
         super().__init__(inputs=z, outputs=outputs, **kwargs)
         self._store_args(latent_dim=latent_dim, resolution=resolution, fmap_base=fmap_base,
                          fmap_max=fmap_max, image_channels=image_channels)
@@ -52,7 +61,7 @@ class MSGGANDiscriminator(ConfigurableModel):
     deviation and outputs one logit.
 
     Args:
-        resolution: int. Final resolution, a power of two >= 4.
+        resolution: int. Final resolution, a power of two >= 8 (at least two scales).
         fmap_base: int, default 2048.
         fmap_max: int, default 256.
         image_channels: int, default 3.
@@ -70,7 +79,7 @@ class MSGGANDiscriminator(ConfigurableModel):
     def __init__(self, resolution, fmap_base=2048, fmap_max=256, image_channels=3, mbstd_group_size=4,
                  **kwargs):
         nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
-        res = blocks.resolutions(resolution)
+        res = _scales(resolution)
         images = [keras.Input((r, r, image_channels), name=f"image_{r}") for r in res]
         x = None
         for r, image in zip(res[:0:-1], images[:0:-1]):  # high -> 8

@@ -145,11 +145,6 @@ def test_layers_networks_losses_run_under_jax_without_tensorflow(jax_run):
     assert MARKER in jax_run.stdout.splitlines()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG keras_pgen/networks/dcgan.py _norm(): BatchNormalization(synchronized=True) is TensorFlow-only, so "
-    "DCGANGenerator/DCGANDiscriminator with the default norm='batch' raise ValueError('Argument "
-    "synchronized=True is only supported with the TensorFlow backend.') under JAX, against DESIGN.md's "
-    "'networks/ build and run under the JAX and PyTorch backends'"))
 def test_dcgan_default_batch_norm_builds_under_jax(jax_run):
     assert MARKER in jax_run.stdout.splitlines(), jax_run.stderr[-3000:]
     assert "DCGAN_BATCH_NORM_OK" in jax_run.stdout.splitlines(), jax_run.stdout[-2000:]
