@@ -59,8 +59,9 @@ class GAN(keras.Model):
         gp_weight: float, default 10. Gradient-penalty weight, used with "wgan_gp".
         r1_gamma: float, default 0. R1 penalty weight (gamma / 2 * E||grad||^2).
         drift_weight: float, default 0. ProGAN's drift term (0.001 there).
-        ema_decay: float, default 0.999. EMA of the generator's weights; the EMA
-            generator is what gets sampled and exported.
+        ema_decay: float, default 0.999. EMA of the generator's weights, warmed up
+            as min(ema_decay, (1 + step) / (10 + step)); the EMA generator is what
+            gets sampled and exported.
 
     Example:
     >>> gan = MSGGAN(MSGGANGenerator(32, 16), MSGGANDiscriminator(16), latent_dim=32)
@@ -196,12 +197,21 @@ class GAN(keras.Model):
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
 
+    def ema_decay_at(self, step):
+        """min(ema_decay, (1 + step) / (10 + step)): the warm-up of tf.train.ExponentialMovingAverage.
+
+        Without it, a 0.999 EMA of a short run mostly shows the random initial weights.
+        """
+        step = keras.ops.cast(step, "float32")
+        return keras.ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+
     def update_ema(self):
         """ema = decay * ema + (1 - decay) * weights; non-trainable weights (BN statistics) are copied."""
         trainable = {id(v) for v in self.generator.trainable_weights}
+        decay = self.ema_decay_at(self.step)
         for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
             if id(w) in trainable:
-                ema_w.assign(w + self.ema_decay * (ema_w - w))
+                ema_w.assign(w + decay * (ema_w - w))
             else:
                 ema_w.assign(w)
 

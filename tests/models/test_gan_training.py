@@ -147,3 +147,24 @@ def test_dcgan_batchnorm_with_coupled_loss_on_replicas_is_refused(tiny_config, t
     config = tiny_config("gan", loss="ra_hinge", norm="batch", export=False)
     with pytest.raises(ValueError, match="needs the global batch"):
         run(config, tmp_path / "w", strategy=two_replica_strategy())
+
+
+def test_ema_update_follows_the_warmed_up_formula(tiny_config):
+    """ema' = w' + d * (ema - w'), d = min(ema_decay, (1 + step) / (10 + step)), step counted before the update."""
+    from keras_pgen import data, registry
+
+    config = tiny_config("msg_gan", ema_decay=0.999)
+    model = registry.build_model(config)
+    assert float(model.ema_decay_at(0)) == pytest.approx(0.1)
+    assert float(model.ema_decay_at(5)) == pytest.approx(6 / 15)
+    assert float(model.ema_decay_at(10**6)) == pytest.approx(0.999)
+    batches = iter(data.make_train_dataset(data.load_source("shapes", 16, num_images=64), 8,
+                                           noise_spec=model.noise_spec()))
+    for step in range(2):
+        ema_before = [np.asarray(w) for w in model.ema_generator.trainable_weights]
+        model.train_step(next(batches))
+        decay = min(0.999, (1 + step) / (10 + step))
+        for before, w, ema in zip(ema_before, model.generator.trainable_weights, model.ema_generator.trainable_weights):
+            w = np.asarray(w)
+            np.testing.assert_allclose(np.asarray(ema), w + decay * (before - w), rtol=1e-5, atol=1e-7)
+    assert int(model.step.numpy()) == 2
