@@ -1,7 +1,7 @@
 """The shared GAN training template: two optimizers, an EMA generator, loss trackers.
 
 Methods (DCGAN, MSG-GAN, ProGAN, ...) subclass `GAN` and override small hooks
-(`real_inputs`, `final_image`, `noise_spec`) instead of copying the loop.
+(`real_inputs`, `noise_spec`) instead of copying the loop.
 
 Distribution (tf.distribute.MirroredStrategy): `train_step` runs once per
 replica on 1/N of the global batch and the optimizers SUM gradients over
@@ -48,8 +48,8 @@ class GAN(keras.Model):
     One step is one discriminator update on a fresh fake batch (latents
     `z_d`) followed by one generator update on another (`z_g`), then the EMA
     generator update. Subclasses override the hooks:
-    `real_inputs(images)` (what D sees of a real batch), `final_image(outputs)`
-    (the image to sample/export from G's outputs) and `noise_spec()`.
+    `real_inputs(images)` (what D sees of a real batch) and `noise_spec()`
+    (the per-sample random inputs the pipeline draws).
 
     Args:
         generator: keras.Model mapping z [N, latent_dim] to D's input.
@@ -93,10 +93,6 @@ class GAN(keras.Model):
     def real_inputs(self, images):
         """What the discriminator sees of a real batch of images in [-1, 1]."""
         return images
-
-    def final_image(self, outputs):
-        """The image (highest resolution) among the generator's outputs."""
-        return outputs
 
     def noise_spec(self):
         """Per-sample random inputs drawn by the input pipeline: name -> (distribution, shape)."""

@@ -26,9 +26,6 @@ class MSGGAN(GAN):
     def real_inputs(self, images):
         return image_pyramid(images, len(self.generator.outputs))
 
-    def final_image(self, outputs):
-        return outputs[-1]
-
 
 def build_model(config):
     """MSGGAN from a config of configs/msg_gan.py (call inside the strategy scope)."""
