@@ -1,9 +1,19 @@
-"""Method name -> model builder. Unknown names fail loudly with the choices."""
-from keras_pgen.models import dcgan, msg_gan
+"""Method name -> the module of keras_pgen.models that builds it. Unknown names fail loudly with the choices.
+
+Each module has `build_model(config)` (call inside the strategy scope); modules are imported
+on first use, so a method's dependencies load only when it runs.
+"""
+import importlib
 
 METHODS = {
-    "gan": dcgan.build_model,
-    "msg_gan": msg_gan.build_model,
+    "gan": "keras_pgen.models.dcgan",
+    "msg_gan": "keras_pgen.models.msg_gan",
+    "progan": "keras_pgen.models.progan",
+    "vae": "keras_pgen.models.vae",
+    "vae_gan": "keras_pgen.models.vae_gan",
+    "deepsim": "keras_pgen.models.deepsim",
+    "cond_decoder": "keras_pgen.models.cond_decoder",
+    "pgen": "keras_pgen.models.pgen",
 }
 
 
@@ -15,4 +25,4 @@ def check_method(name):
 def build_model(config):
     """Builds and compiles the method's keras.Model (call inside the strategy scope)."""
     check_method(config.method)
-    return METHODS[config.method](config)
+    return importlib.import_module(METHODS[config.method]).build_model(config)

@@ -58,12 +58,15 @@ def make_strategy(name="auto"):
     raise ValueError(f"unknown strategy {name!r}; choose from ['auto', 'default', 'mirrored']")
 
 
-def _sample_latents(config, latent_dim):
-    return tf.random.stateless_normal((config.num_samples, latent_dim), seed=[config.seed, 7919])
-
-
-def _as_list(outputs):
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+def preview_batch(config, source, latent_dim):
+    """The fixed inputs of every sample grid: latents, the first real images and their labels."""
+    n = min(config.num_samples, len(source))
+    images, labels = source.get(np.arange(n))
+    batch = {"images": tf.constant(np.asarray(images, np.float32) / 127.5 - 1.0),
+             "labels": tf.constant(np.asarray(labels, np.int32))}
+    if latent_dim:
+        batch["z"] = tf.random.stateless_normal((config.num_samples, latent_dim), seed=[config.seed, 7919])
+    return batch
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -75,9 +78,11 @@ class TrainingMonitor(keras.callbacks.Callback):
         manager: tf.train.CheckpointManager.
     """
 
-    def __init__(self, config, workdir, manager):
+    def __init__(self, config, workdir, manager, preview, end_step=None):
         super().__init__()
         self.config = config
+        self.preview = preview
+        self.end_step = config.total_steps if end_step is None else end_step
         self.workdir = workdir
         self.manager = manager
         self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
@@ -116,7 +121,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         done = step >= self.config.total_steps
         if step % self.config.checkpoint_every == 0 or done or self.signum is not None:
             self.manager.save(checkpoint_number=step)
-        if done or self.signum is not None:
+        if done or step >= self.end_step or self.signum is not None:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -128,18 +133,17 @@ class TrainingMonitor(keras.callbacks.Callback):
                 tf.summary.scalar(f"train/{name}", float(value))
             for name, optimizer in self.model.optimizers().items():
                 tf.summary.scalar(f"learning_rate/{name}", float(optimizer.learning_rate.numpy()))
+            for name, value in self.model.scalars().items():
+                tf.summary.scalar(name, float(value))
 
     def write_samples(self, step):
-        """One PNG grid per scale of the EMA generator's fixed-latent samples, also to TensorBoard."""
-        z = _sample_latents(self.config, self.model.latent_dim)
-        outputs = _as_list(self.model(z, training=False))
+        """One PNG grid per named preview of the model (scales, reconstructions, ...), also to TensorBoard."""
         os.makedirs(os.path.join(self.workdir, "samples"), exist_ok=True)
         with self.writer.as_default(step=step):
-            for images in outputs:
-                res = images.shape[1]
+            for name, images in self.model.preview(self.preview).items():
                 grid = images_lib.upscale_nearest(images_lib.make_grid(np.asarray(images)), 64)
-                images_lib.save_image(os.path.join(self.workdir, "samples", f"step_{step:07d}_{res}x{res}.png"), grid)
-                tf.summary.image(f"samples/{res}x{res}", grid[None])
+                images_lib.save_image(os.path.join(self.workdir, "samples", f"step_{step:07d}_{name}.png"), grid)
+                tf.summary.image(f"samples/{name}", grid[None])
 
 
 def _write_config(config, workdir):
@@ -157,21 +161,38 @@ def _write_config(config, workdir):
         json.dump(current, f, indent=2, sort_keys=True)
 
 
+def checkpoint_step(path):
+    """The training step stored in checkpoint `path` (read before restoring: ProGAN grows to it first)."""
+    reader = tf.train.load_checkpoint(path)
+    return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
 def _restore(model, workdir, keep):
+    """Restores the latest checkpoint of `workdir` into `model` (prepared for its step first).
+
+    Returns a CheckpointManager over the model's checkpoint items, for saving.
+    """
+    directory = os.path.join(workdir, "checkpoints")
+    latest = tf.train.latest_checkpoint(directory)
+    model.prepare(checkpoint_step(latest) if latest else 0)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), max_to_keep=keep)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("resumed from %s (step %d)", manager.latest_checkpoint, int(model.step.numpy()))
+    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("resumed from %s (step %d)", latest, int(model.step.numpy()))
     return manager
 
 
 def export_model(model, config):
-    """Exports the EMA generator to config.export_dir/<name>/<next version>/; returns the path."""
+    """Exports the model as its method does to config.export_dir/<name>/<next version>/; returns the path."""
     name = config.export_name or config.method
-    return export_lib.export_generator(model.export_generator(), config.export_dir, name,
-                                       latent_dim=model.latent_dim, method=config.method,
-                                       metadata={"step": int(model.step.numpy())})
+    return model.export_to(config.export_dir, name, {"method": config.method, "step": int(model.step.numpy())})
+
+
+def _stage_start_sample(stages, index, step):
+    """Global sample index of `step` in stage `index`: earlier stages' samples plus this one's so far."""
+    done = sum((s.end_step - s.start_step) * s.batch_size for s in stages[:index])
+    return done + (step - stages[index].start_step) * stages[index].batch_size
 
 
 def train(config, workdir, strategy=None, verbose=1):
@@ -201,13 +222,22 @@ def train(config, workdir, strategy=None, verbose=1):
     with strategy.scope():
         model = registry.build_model(config)
     manager = _restore(model, workdir, config.keep_checkpoints)
-    start = int(model.step.numpy())
-    if start < config.total_steps:
-        dataset = data_lib.make_train_dataset(source, config.batch_size, seed=config.seed, start_step=start,
-                                              flip=config.flip, noise_spec=model.noise_spec())
-        monitor = TrainingMonitor(config, workdir, manager)
+    preview = preview_batch(config, source, model.latent_dim)
+    stages = model.stages(config.total_steps, config.batch_size)
+    for index, stage in enumerate(stages):
+        start = int(model.step.numpy())
+        end = min(stage.end_step, config.total_steps)
+        if start >= end:
+            continue  # finished before (this run or the one resumed)
+        if start == stage.start_step:
+            model.start_stage(stage)  # ProGAN: grow, fresh optimizer state; after a restore too
+        dataset = data_lib.make_train_dataset(
+            source, stage.batch_size, seed=config.seed, start_sample=_stage_start_sample(stages, index, start),
+            resolution=stage.resolution, flip=config.flip, noise_spec=model.noise_spec(),
+            with_labels=model.uses_labels)
+        monitor = TrainingMonitor(config, workdir, manager, preview, end_step=end)
         initial_epoch = start // config.log_every
-        epochs = initial_epoch + math.ceil((config.total_steps - start) / config.log_every)
+        epochs = initial_epoch + math.ceil((end - start) / config.log_every)
         model.fit(dataset, steps_per_epoch=config.log_every, epochs=epochs, initial_epoch=initial_epoch,
                   callbacks=[monitor], verbose=verbose, shuffle=False)
         step = int(model.step.numpy())

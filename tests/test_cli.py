@@ -73,7 +73,7 @@ def test_train_dcgan_on_a_folder_then_export_and_generate(tmp_path):
 
 def test_bad_command_lines_fail_with_one_line_errors(tmp_path):
     cases = {
-        ("--method=nope",): "unknown method 'nope'; choose from ['gan', 'msg_gan'",
+        ("--method=nope",): "unknown method 'nope'; choose from ['cond_decoder', 'deepsim', 'gan', 'msg_gan'",
         ("--method=msg_gan", "--preset=huge"): "unknown preset 'huge' for msg_gan",
         ("--method=msg_gan", "--preset=tiny", "--config.nope=1"): "unknown config key 'nope'",
         ("--method=msg_gan", "--preset=tiny", "--config.batch_size=abc"): "config key 'batch_size': expected a int",

@@ -10,8 +10,8 @@ _RESERVED = ("images", "labels")
 _FLIP = "__flip__"  # the per-sample draw that decides the horizontal flips
 
 
-def make_train_dataset(source, batch_size, *, seed=0, start_step=0, flip=False, noise_spec=None,
-                       with_labels=False, prefetch=True):
+def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample=None, resolution=None, flip=False,
+                       noise_spec=None, with_labels=False, prefetch=True):
     """An infinite `tf.data.Dataset` of training batches drawn from `source`.
 
     Batch s holds the global samples `g = s * batch_size + j`. Sample g is image
@@ -26,6 +26,10 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, flip=False, 
       batch_size: int, the global batch size; every batch has exactly this size.
       seed: int, selects the permutations, flips and noise. Default 0.
       start_step: int, the first batch number (to resume training). Default 0.
+      start_sample: int or None, the global index of the first sample instead of
+        `start_step * batch_size` (schedules whose batch size changes, ProGAN's).
+      resolution: int or None. Images are average-pooled from the source's resolution down to
+        this one (a power-of-two fraction of it); None keeps the source's.
       flip: bool, flip half of the images horizontally. Default False.
       noise_spec: dict `name -> (dist, shape)`, dist "normal" or "uniform" ([0, 1)): each
         adds a float32 entry `[batch_size, *shape]`, e.g. `{"z": ("normal", (128,))}`.
@@ -50,6 +54,10 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, flip=False, 
                          f"use a smaller batch size or more images")
     draws = _draw_specs(noise_spec, flip)
     shape = (batch_size, source.resolution, source.resolution, source.channels)
+    factor = 1 if resolution is None else source.resolution // int(resolution)
+    if factor < 1 or factor * int(resolution or source.resolution) != source.resolution or factor & (factor - 1):
+        raise ValueError(f"resolution {resolution} must be the source's {source.resolution} divided by a power of two")
+    first = int(start_step) * batch_size if start_sample is None else int(start_sample)
 
     def fetch(indices, flips):
         images, labels = source.get(indices)
@@ -58,17 +66,20 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, flip=False, 
         return images, np.asarray(labels, np.int32)
 
     def make_batch(step):
-        samples = step * batch_size + tf.range(batch_size, dtype=tf.int64)
+        samples = first + step * batch_size + tf.range(batch_size, dtype=tf.int64)
         indices = _shuffled_indices(samples, num_images, _key(seed, "permutation"))
         values = _per_sample_draws(samples, seed, draws)
         flips = values.pop(_FLIP) < 0.5 if flip else tf.zeros([batch_size], tf.bool)
         images, labels = tf.numpy_function(fetch, [indices, flips], [tf.uint8, tf.int32], stateful=False)
-        batch = {"images": tf.cast(tf.ensure_shape(images, shape), tf.float32) / 127.5 - 1.0, **values}
+        images = tf.cast(tf.ensure_shape(images, shape), tf.float32) / 127.5 - 1.0
+        if factor > 1:
+            images = tf.nn.avg_pool2d(images, factor, factor, "VALID")
+        batch = {"images": images, **values}
         if with_labels:
             batch["labels"] = tf.ensure_shape(labels, [batch_size])
         return batch
 
-    dataset = tf.data.Dataset.range(int(start_step), 2**62).map(
+    dataset = tf.data.Dataset.range(0, 2**62).map(
         make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True

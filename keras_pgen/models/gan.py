@@ -19,20 +19,9 @@ replicas. The template therefore
 import keras
 import tensorflow as tf
 
+from keras_pgen import export as export_lib
 from keras_pgen import losses
-
-
-def num_replicas():
-    """Replicas of the current strategy (1 without one)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def gather_replicas(x):
-    """Concatenates `x` over replicas along the batch axis (identity on one replica)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x
-    return ctx.all_gather(x, axis=0)
+from keras_pgen.models.base import Method, gather_replicas, num_replicas  # noqa: F401 (re-exported)
 
 
 def clone_network(network):
@@ -42,7 +31,7 @@ def clone_network(network):
     return clone
 
 
-class GAN(keras.Model):
+class GAN(Method):
     """Shared GAN template with a custom `train_step`.
 
     One step is one discriminator update on a fresh fake batch (latents
@@ -70,23 +59,19 @@ class GAN(keras.Model):
 
     def __init__(self, generator, discriminator, latent_dim, loss="ra_hinge", gp_weight=10.0, r1_gamma=0.0,
                  drift_weight=0.0, ema_decay=0.999, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(latent_dim=latent_dim, **kwargs)
         self.d_loss_fn, self.g_loss_fn, self.batch_coupled = losses.get_adversarial_loss(loss)
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = clone_network(generator)
         self.ema_generator.trainable = False
-        self.latent_dim = latent_dim
         self.loss_name = loss
         self.gp_weight = gp_weight if loss == "wgan_gp" else 0.0
         self.r1_gamma = r1_gamma
         self.drift_weight = drift_weight
         self.ema_decay = ema_decay
-        self.step = self.add_weight(name="step", shape=(), dtype="int64", initializer="zeros",
-                                    trainable=False, aggregation="only_first_replica")
-        names = ["d_loss", "g_loss"] + [n for n, w in (("gp", self.gp_weight), ("r1", r1_gamma),
-                                                        ("drift", drift_weight)) if w > 0]
-        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.track(["d_loss", "g_loss"] + [n for n, w in (("gp", self.gp_weight), ("r1", r1_gamma),
+                                                           ("drift", drift_weight)) if w > 0])
         self.built = True  # sub-networks are built; a wrapper without call() must say so (DESIGN.md)
 
     # ---- hooks -------------------------------------------------------------------------------
@@ -110,10 +95,6 @@ class GAN(keras.Model):
         g_optimizer.build(self.generator.trainable_variables)
         d_optimizer.build(self.discriminator.trainable_variables)
 
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
     def checkpoint_items(self):
         """Everything a resumed run needs, for tf.train.Checkpoint."""
         return {"generator": self.generator, "discriminator": self.discriminator,
@@ -130,6 +111,17 @@ class GAN(keras.Model):
     def call(self, z, training=False):
         """Images from the EMA generator, all scales (what sample grids show)."""
         return self.ema_generator(z, training=training)
+
+    def preview(self, batch):
+        """The EMA generator's samples of the fixed preview latents, one grid per output scale."""
+        outputs = self(batch["z"], training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        return {f"{o.shape[1]}x{o.shape[2]}": o for o in outputs}
+
+    def export_to(self, export_dir, name, metadata):
+        """Exports `export_generator()` with the generator signatures (serving_default, sample)."""
+        return export_lib.export_generator(self.export_generator(), export_dir, name, latent_dim=self.latent_dim,
+                                           method=metadata.get("method"), metadata=metadata)
 
     # ---- training ----------------------------------------------------------------------------
     def _map_inputs(self, fn, real, fake):
@@ -189,9 +181,7 @@ class GAN(keras.Model):
 
         self.update_ema()
         self.step.assign_add(1)
-        for name, value in {"d_loss": d_loss, "g_loss": g_loss, **penalties}.items():
-            self.trackers[name].update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return self.update_trackers({"d_loss": d_loss, "g_loss": g_loss, **penalties})
 
     def ema_decay_at(self, step):
         """min(ema_decay, (1 + step) / (10 + step)): the warm-up of tf.train.ExponentialMovingAverage.
