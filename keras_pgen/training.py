@@ -22,6 +22,7 @@ from absl import logging
 from keras_pgen import data as data_lib
 from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
+from keras_pgen import metrics as metrics_lib
 from keras_pgen import registry
 
 
@@ -41,7 +42,10 @@ _STRATEGIES = {}
 
 
 def make_strategy(name="auto"):
-    """tf.distribute strategy by name: auto (mirrored when >1 GPU), default, mirrored.
+    """tf.distribute strategy by name: auto (mirrored when >1 GPU), default, mirrored, multi_worker.
+
+    multi_worker is MultiWorkerMirroredStrategy, configured by the TF_CONFIG environment
+    variable (the cluster's workers and this process's index; see the README).
 
     A mirrored strategy is created once per process and reused: two MirroredStrategy
     objects in one process (a notebook training twice) reuse the same collective
@@ -51,11 +55,29 @@ def make_strategy(name="auto"):
         name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
+    if name in ("mirrored", "multi_worker"):
+        if name == "multi_worker" and not os.environ.get("TF_CONFIG"):
+            raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment variable (the cluster and "
+                             "this worker's index); see the README's multi-host section")
         if name not in _STRATEGIES:
-            _STRATEGIES[name] = tf.distribute.MirroredStrategy()
+            _STRATEGIES[name] = (tf.distribute.MirroredStrategy() if name == "mirrored"
+                                 else tf.distribute.MultiWorkerMirroredStrategy())
         return _STRATEGIES[name]
-    raise ValueError(f"unknown strategy {name!r}; choose from ['auto', 'default', 'mirrored']")
+    raise ValueError(f"unknown strategy {name!r}; choose from ['auto', 'default', 'mirrored', 'multi_worker']")
+
+
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._num_workers > 1
+
+
+def worker_role(strategy):
+    """(is_chief, worker index) of this process: the chief writes samples, logs, checkpoints and exports."""
+    if not is_multi_worker(strategy):
+        return True, 0
+    resolver = strategy.cluster_resolver
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)), task_id
 
 
 def preview_batch(config, source, latent_dim):
@@ -78,14 +100,16 @@ class TrainingMonitor(keras.callbacks.Callback):
         manager: tf.train.CheckpointManager.
     """
 
-    def __init__(self, config, workdir, manager, preview, end_step=None):
+    def __init__(self, config, workdir, manager, preview, end_step=None, is_chief=True):
         super().__init__()
         self.config = config
+        self.is_chief = is_chief
         self.preview = preview
         self.end_step = config.total_steps if end_step is None else end_step
         self.workdir = workdir
         self.manager = manager
-        self.writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+        self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if is_chief
+                       else tf.summary.create_noop_writer())
         self.failure = None
         self.signum = None
         self._old_handlers = {}
@@ -116,7 +140,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.failure = (step, bad)
             self.model.stop_training = True
             return  # never checkpoint the broken state
-        if step % self.config.sample_every == 0 or step == self.config.total_steps:
+        if self.is_chief and (step % self.config.sample_every == 0 or step == self.config.total_steps):
             self.write_samples(step)
         done = step >= self.config.total_steps
         if step % self.config.checkpoint_every == 0 or done or self.signum is not None:
@@ -125,7 +149,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.failure:
+        if self.failure or not self.is_chief:
             return
         step = int(self.model.step.numpy())
         with self.writer.as_default(step=step):
@@ -195,35 +219,50 @@ def _stage_start_sample(stages, index, step):
     return done + (step - stages[index].start_step) * stages[index].batch_size
 
 
+def _checkpoint_dir(workdir, is_chief, worker):
+    """The chief's checkpoints are the run's; other workers save (every worker must) to a scratch dir."""
+    return os.path.join(workdir, "checkpoints" if is_chief else f".worker{worker}_checkpoints")
+
+
 def train(config, workdir, strategy=None, verbose=1):
     """Trains (or resumes) the configured method in `workdir`.
 
     Args:
         config: ml_collections.ConfigDict from `keras_pgen.get_config(method, preset)`.
         workdir: str. Checkpoints, samples, TensorBoard logs and config.json go here;
-            an existing workdir is resumed.
+            an existing workdir is resumed. Multi-worker runs need it on a file system
+            every worker sees (the chief writes, every worker restores from it).
         strategy: optional tf.distribute.Strategy (default: from `config.strategy`).
         verbose: Keras progress bar verbosity (1 = bar, 2 = one line per log interval, 0 = silent).
 
     Returns:
-        dict with "step", "workdir" and "export_path" (None when config.export is False).
+        dict with "step", "workdir", "export_path" (None when config.export is False or on a
+        non-chief worker) and "model".
 
     Raises:
         NonFiniteLossError: a loss became NaN/inf (the last good checkpoint is kept).
-        TrainingInterrupted: SIGINT/SIGTERM stopped the run (a checkpoint was saved).
+        TrainingInterrupted: SIGINT/SIGTERM stopped the run (a checkpoint was saved). On several
+            workers, a signal to any one of them stops all of them after the same step.
     """
-    os.makedirs(workdir, exist_ok=True)
-    _write_config(config, workdir)
     strategy = strategy or make_strategy(config.strategy)
+    is_chief, worker = worker_role(strategy)
+    os.makedirs(workdir, exist_ok=True)
+    if is_chief:
+        _write_config(config, workdir)
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
-                                  seed=config.seed, cache_dir=os.path.join(workdir, "data_cache"),
-                                  num_images=config.num_images or None)
+                                  seed=config.seed, num_images=config.num_images or None,
+                                  cache_dir=os.path.join(workdir, "data_cache" if is_chief else f".worker{worker}_cache"))
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         model = registry.build_model(config)
-    manager = _restore(model, workdir, config.keep_checkpoints)
+    _restore(model, workdir, config.keep_checkpoints)
+    checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
+    manager = tf.train.CheckpointManager(checkpoint, _checkpoint_dir(workdir, is_chief, worker),
+                                         max_to_keep=config.keep_checkpoints if is_chief else 1)
     preview = preview_batch(config, source, model.latent_dim)
     stages = model.stages(config.total_steps, config.batch_size)
+    evaluation = metrics_lib.evaluation_callbacks(config, source, workdir)  # KID/FID every eval_every steps
+    custom_loop = is_multi_worker(strategy)
     for index, stage in enumerate(stages):
         start = int(model.step.numpy())
         end = min(stage.end_step, config.total_steps)
@@ -231,15 +270,22 @@ def train(config, workdir, strategy=None, verbose=1):
             continue  # finished before (this run or the one resumed)
         if start == stage.start_step:
             model.start_stage(stage)  # ProGAN: grow, fresh optimizer state; after a restore too
-        dataset = data_lib.make_train_dataset(
-            source, stage.batch_size, seed=config.seed, start_sample=_stage_start_sample(stages, index, start),
-            resolution=stage.resolution, flip=config.flip, noise_spec=model.noise_spec(),
-            with_labels=model.uses_labels)
-        monitor = TrainingMonitor(config, workdir, manager, preview, end_step=end)
-        initial_epoch = start // config.log_every
-        epochs = initial_epoch + math.ceil((end - start) / config.log_every)
-        model.fit(dataset, steps_per_epoch=config.log_every, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=[monitor], verbose=verbose, shuffle=False)
+
+        def dataset(shard=None, stage=stage, index=index, start=start):
+            return data_lib.make_train_dataset(
+                source, stage.batch_size, seed=config.seed, start_sample=_stage_start_sample(stages, index, start),
+                resolution=stage.resolution, flip=config.flip, noise_spec=model.noise_spec(),
+                with_labels=model.uses_labels, shard=shard)
+
+        monitor = TrainingMonitor(config, workdir, manager, preview, end_step=end, is_chief=is_chief)
+        if custom_loop:
+            run_custom_loop(model, strategy, dataset, stage.batch_size, start, end, monitor, config,
+                            verbose=verbose if is_chief else 0)
+        else:
+            initial_epoch = start // config.log_every
+            epochs = initial_epoch + math.ceil((end - start) / config.log_every)
+            model.fit(dataset(), steps_per_epoch=config.log_every, epochs=epochs, initial_epoch=initial_epoch,
+                      callbacks=[monitor, *evaluation], verbose=verbose, shuffle=False)
         step = int(model.step.numpy())
         if monitor.failure:
             bad_step, bad = monitor.failure
@@ -251,10 +297,65 @@ def train(config, workdir, strategy=None, verbose=1):
             raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved in {workdir}/checkpoints; "
                                       "run the same command again to continue", monitor.signum)
     step = int(model.step.numpy())
-    export_path = export_model(model, config) if config.export else None
+    export_path = export_model(model, config) if config.export and is_chief else None
     if export_path:
         logging.info("exported the generator to %s", export_path)
     return {"step": step, "workdir": workdir, "export_path": export_path, "model": model}
+
+
+def run_custom_loop(model, strategy, make_dataset, batch_size, start, end, monitor, config, verbose=1):
+    """Steps [start, end) without `fit()`: the loop for MultiWorkerMirroredStrategy.
+
+    Keras 3's `fit()` does not work with MultiWorkerMirroredStrategy on several workers
+    (keras-team/keras#20585). This loop runs the model's own `train_step` per replica with
+    `strategy.run` and drives the same `TrainingMonitor` as `fit()` does. Each worker's input
+    pipeline makes only its rows of every global batch (`make_train_dataset(shard=...)`), so
+    N workers see exactly the global batch of one process. A stop request (a signal to any
+    worker) is summed over the replicas inside the step, so every worker stops, and saves,
+    after the same step.
+    """
+    def dataset_fn(context):
+        shard = (context.input_pipeline_id, context.num_input_pipelines)
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        dataset = make_dataset(shard=shard)
+        if per_replica * context.num_input_pipelines != batch_size:  # several replicas on this worker
+            dataset = dataset.unbatch().batch(per_replica, drop_remainder=True)
+        return dataset
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    replica_step = tf.function(model.train_step, jit_compile=bool(config.jit_compile), reduce_retracing=True)
+
+    @tf.function
+    def distributed_step(iterator, stop):
+        logs = strategy.run(replica_step, args=(next(iterator),))
+        stops = strategy.run(lambda s: tf.identity(s), args=(stop,))
+        logs = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+        return logs, strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
+
+    monitor.set_model(model)
+    monitor.on_train_begin()
+    model.stop_training = False
+    try:
+        for metric in model.metrics:
+            metric.reset_state()
+        for step in range(start, end):
+            stop = tf.constant(0 if monitor.signum is None else 1, tf.int32)
+            logs, stops = distributed_step(iterator, stop)
+            logs = {k: float(v) for k, v in logs.items()}
+            if int(stops) and monitor.signum is None:
+                monitor.signum = signal.SIGTERM  # another worker was told to stop
+            monitor.on_train_batch_end(step - start, logs)
+            if (step + 1) % config.log_every == 0 or model.stop_training or step + 1 == end:
+                monitor.on_epoch_end(step // config.log_every, logs)
+                for metric in model.metrics:
+                    metric.reset_state()
+                if verbose:
+                    print(f"step {step + 1}/{config.total_steps} - "
+                          + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
+            if model.stop_training:
+                break
+    finally:
+        monitor.on_train_end()
 
 
 def export_from_workdir(workdir, name=None, export_dir=None):

@@ -11,7 +11,7 @@ _FLIP = "__flip__"  # the per-sample draw that decides the horizontal flips
 
 
 def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample=None, resolution=None, flip=False,
-                       noise_spec=None, with_labels=False, prefetch=True):
+                       noise_spec=None, with_labels=False, prefetch=True, shard=None):
     """An infinite `tf.data.Dataset` of training batches drawn from `source`.
 
     Batch s holds the global samples `g = s * batch_size + j`. Sample g is image
@@ -35,6 +35,10 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample
         adds a float32 entry `[batch_size, *shape]`, e.g. `{"z": ("normal", (128,))}`.
       with_labels: bool, add the int32 `"labels"` `[batch_size]`. Default False.
       prefetch: bool, prefetch batches (AUTOTUNE). Default True.
+      shard: optional `(index, count)`: this input pipeline (one per worker of a multi-worker
+        run) makes only rows `[index * B / count, (index + 1) * B / count)` of every global
+        batch of size B, the rows its replicas train on; together the shards are the global
+        batch exactly.
 
     Returns:
       A dataset of dicts with float32 `"images"` `[batch_size, R, R, C]` in [-1, 1], the
@@ -53,7 +57,11 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample
         raise ValueError(f"the data set has {num_images} image(s), fewer than the batch size {batch_size}; "
                          f"use a smaller batch size or more images")
     draws = _draw_specs(noise_spec, flip)
-    shape = (batch_size, source.resolution, source.resolution, source.channels)
+    index, count = shard or (0, 1)
+    if batch_size % count or not 0 <= index < count:
+        raise ValueError(f"shard {shard}: the batch size {batch_size} must split evenly over {count} input pipelines")
+    rows = batch_size // count
+    shape = (rows, source.resolution, source.resolution, source.channels)
     factor = 1 if resolution is None else source.resolution // int(resolution)
     if factor < 1 or factor * int(resolution or source.resolution) != source.resolution or factor & (factor - 1):
         raise ValueError(f"resolution {resolution} must be the source's {source.resolution} divided by a power of two")
@@ -66,17 +74,17 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample
         return images, np.asarray(labels, np.int32)
 
     def make_batch(step):
-        samples = first + step * batch_size + tf.range(batch_size, dtype=tf.int64)
+        samples = first + step * batch_size + index * rows + tf.range(rows, dtype=tf.int64)
         indices = _shuffled_indices(samples, num_images, _key(seed, "permutation"))
         values = _per_sample_draws(samples, seed, draws)
-        flips = values.pop(_FLIP) < 0.5 if flip else tf.zeros([batch_size], tf.bool)
+        flips = values.pop(_FLIP) < 0.5 if flip else tf.zeros([rows], tf.bool)
         images, labels = tf.numpy_function(fetch, [indices, flips], [tf.uint8, tf.int32], stateful=False)
         images = tf.cast(tf.ensure_shape(images, shape), tf.float32) / 127.5 - 1.0
         if factor > 1:
             images = tf.nn.avg_pool2d(images, factor, factor, "VALID")
         batch = {"images": images, **values}
         if with_labels:
-            batch["labels"] = tf.ensure_shape(labels, [batch_size])
+            batch["labels"] = tf.ensure_shape(labels, [rows])
         return batch
 
     dataset = tf.data.Dataset.range(0, 2**62).map(

@@ -121,3 +121,26 @@ def test_errors():
         make_train_dataset(indexed_source(8), 4, noise_spec={"z": ("gamma", (2,))})
     with pytest.raises(ValueError, match="images"):
         make_train_dataset(indexed_source(8), 4, noise_spec={"images": ("normal", (2,))})
+
+
+def test_shards_concatenate_to_the_global_batch():
+    """Each worker's input pipeline makes its rows of every global batch, noise and flips included."""
+    source = ArraySource(np.random.default_rng(0).integers(0, 256, (20, 4, 4, 3), dtype=np.uint8))
+    kw = dict(seed=3, start_step=2, flip=True, noise_spec={"z": ("normal", (5,))})
+    whole = take(make_train_dataset(source, 8, **kw), 3)
+    parts = [take(make_train_dataset(source, 8, shard=(i, 2), **kw), 3) for i in range(2)]
+    for b, (p0, p1) in enumerate(zip(*parts)):
+        for key in ("images", "z"):
+            np.testing.assert_array_equal(np.concatenate([p0[key], p1[key]]), whole[b][key])
+    with pytest.raises(ValueError, match="split evenly"):
+        make_train_dataset(source, 8, shard=(0, 3))
+
+
+def test_start_sample_and_resolution():
+    source = ArraySource(np.random.default_rng(1).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8))
+    a = take(make_train_dataset(source, 4, seed=1, start_step=3), 1)[0]
+    b = take(make_train_dataset(source, 4, seed=1, start_sample=12, resolution=4), 1)[0]
+    pooled = a["images"].reshape(4, 4, 2, 4, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(b["images"], pooled, atol=1e-6)
+    with pytest.raises(ValueError, match="power of two"):
+        make_train_dataset(source, 4, resolution=3)
