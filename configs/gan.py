@@ -18,6 +18,7 @@ def get_config(preset="default"):
     c.base_filters = 32
     c.max_filters = 256
     c.norm = "batch"  # batch (synchronized) | none
+    c.generator = "dcgan"  # dcgan | style (networks/style.py, channels from base_filters/max_filters; norm is D's only)
     c.loss = "ns"
     c.g_lr = 2e-4
     c.d_lr = 2e-4

@@ -15,7 +15,7 @@ def test_every_method_has_a_default_and_tiny_preset(method):
 
 
 def test_unknown_method_and_preset():
-    with pytest.raises(ValueError, match=r"unknown method 'x'; choose from \['gan', 'msg_gan'"):
+    with pytest.raises(ValueError, match=r"unknown method 'x'; choose from \['cond_decoder', 'deepsim', 'gan', 'msg_gan'"):
         keras_pgen.get_config("x")
     with pytest.raises(ValueError, match=r"unknown preset 'x' for msg_gan; choose from \['default', 'tiny'"):
         keras_pgen.get_config("msg_gan", "x")

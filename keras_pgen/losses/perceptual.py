@@ -154,7 +154,9 @@ class VGGFeatureExtractor(keras.layers.Layer):
         self.network.trainable = False
 
     def call(self, images):
-        return list(self.network(vgg_preprocess(images), training=False))
+        outputs = self.network(vgg_preprocess(images), training=False)
+        # one requested layer: Keras returns the tensor itself, not a list of one
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
     def get_config(self):
         config = super().get_config()

@@ -120,3 +120,10 @@ def test_unknown_layer_and_config_round_trip(vgg_none):
     config = vgg_none.get_config()
     assert config["layers"] == ["relu1_2", "relu2_2"] and config["weights"] == "none"
     assert perceptual.VGGFeatureExtractor.from_config(config).layer_names == ("relu1_2", "relu2_2")
+
+
+def test_a_single_layer_is_a_list_of_one():
+    """Keras returns a bare tensor for a one-output model; the extractor still returns [features]."""
+    vgg = perceptual.VGGFeatureExtractor(["relu1_1"], weights="none")
+    feats = vgg(np.zeros((3, 8, 8, 3), np.float32))
+    assert len(feats) == 1 and tuple(feats[0].shape) == (3, 8, 8, 64)
