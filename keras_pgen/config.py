@@ -35,6 +35,11 @@ def base_config():
     # execution
     c.strategy = "auto"  # auto | default | mirrored
     c.jit_compile = False
+    # KID/FID of the generator's samples against the data, logged to TensorBoard (keras_pgen/metrics)
+    c.eval_every = 0  # steps between evaluations; 0 = off
+    c.eval_num_samples = 1000  # generated and real images per evaluation
+    c.eval_features = "imagenet"  # InceptionV3 weights: imagenet | file path | none (random) | pixels
+    c.eval_image_size = 299  # InceptionV3 input side (>= 75; 299 for standard numbers)
     return c
 
 
@@ -52,6 +57,50 @@ def gan_config():
     c.beta_1 = 0.0
     c.beta_2 = 0.99
     c.adam_epsilon = 1e-8  # as in the ProGAN / MSG-GAN reference code
+    # small-data augmentation of everything the discriminator sees (layers/diffaugment.py)
+    c.augment = "none"  # none | diffaugment | ada (DiffAugment ops with an adaptive probability)
+    c.augment_policy = "color,translation,cutout"
+    c.ada_target = 0.6  # target of mean(sign(D(real)))
+    c.ada_interval = 4  # steps between adjustments of the ADA probability
+    c.ada_kimg = 100.0  # thousands of images over which the probability can move by 1
+    return c
+
+
+def autoencoder_config():
+    """Base config plus the fields of the autoencoder base (models/autoencoder.py).
+
+    Shared by vae, vae_gan, deepsim and cond_decoder.
+    """
+    c = base_config()
+    c.flip = False
+    c.latent_dim = 64
+    c.variational = True  # False: a plain (deterministic) autoencoder, no KL
+    # networks (networks/autoencoder.py)
+    c.base_filters = 32
+    c.max_filters = 256
+    c.convs_per_block = 1
+    c.code_resolution = 0  # 0: flat code [latent_dim]; r: spatial code [r, r, latent_dim]
+    c.upsample = "nearest"  # nearest | bilinear
+    c.output_activation = "tanh"  # tanh | linear
+    c.pixel_norm = False
+    # reconstruction loss: pixel_weight * pixel + perceptual_weight * feature distance
+    c.pixel_loss = "mse"  # mse | l1 | none
+    c.pixel_weight = 1.0
+    c.perceptual_weight = 0.0  # > 0 builds the comparator
+    c.comparator = "vgg"  # vgg | random_conv (a frozen random Encoder's features); methods may add more
+    c.vgg_weights = "imagenet"  # imagenet | /path/to/vgg16_..._notop.h5 | none (random)
+    c.perceptual_layers = ("relu1_2", "relu2_2", "relu3_3")
+    c.perceptual_layer_weights = ()  # () = 1 per layer
+    c.perceptual_distance = "l2"  # l2 | l1 | gram
+    c.comparator_filters = 32  # random_conv: channels of its first block
+    # KL (variational only): kl_weight * min(1, step / kl_warmup_steps) * KL summed over the code
+    c.kl_weight = 1e-3
+    c.kl_warmup_steps = 0
+    # optimizer (Adam)
+    c.lr = 1e-3
+    c.beta_1 = 0.9
+    c.beta_2 = 0.999
+    c.adam_epsilon = 1e-7
     return c
 
 

@@ -213,6 +213,152 @@ def export_generator(
     )
 
 
+def _from_uint8(images):
+    """uint8 images -> float32 in [-1, 1]: x / 127.5 - 1 (the training pipeline's mapping)."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def _image_outputs(images):
+    """{"images": uint8 NHWC, "png_bytes": one encoded PNG per image} from float images in [-1, 1]."""
+    images = _to_uint8(images)
+    return {"images": images, "png_bytes": tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)}
+
+
+def export_autoencoder(
+    encoder,
+    decoder,
+    export_base,
+    name,
+    *,
+    variational=True,
+    method=None,
+    metadata=None,
+):
+    """Exports an encoder/decoder pair as a versioned SavedModel with the autoencoder signatures.
+
+    Signatures (images are uint8 `[N, H, W, C]`, mapped to [-1, 1] as `x / 127.5 - 1` like the
+    training pipeline; the networks run with `training=False`):
+      - `serving_default` (also `reconstruct`): `images` -> `{"images", "png_bytes"}`, the
+        decoding of the posterior mean (no sampling: deterministic).
+      - `encode`: `images` -> `{"mean", "log_variance"}` float32 `[N, *code_shape]` (VAEs);
+        a deterministic encoder gives `{"mean"}` only (its code).
+      - `decode`: `z` float32 `[N, *code_shape]` -> `{"images", "png_bytes"}`.
+      - `sample` (VAEs only): int32 scalars `num_images`, `seed`; decodes
+        `tf.random.stateless_normal([num_images, *code_shape], seed=[seed, 0])` (the prior).
+    `keras_pgen.json` records kind "autoencoder", method, resolution, channels, image_shape,
+    code_shape, latent_dim (the code's last axis), variational and `metadata`.
+
+    Args:
+        encoder: built Keras model, images [N, H, W, C] in [-1, 1] -> `[mean, log_variance]`
+            (variational) or the code (deterministic).
+        decoder: built Keras model, code -> images in [-1, 1].
+        export_base: str. Root export directory, e.g. "saved_models".
+        name: str. Model name; the export goes to `export_base/name/<next version>/`.
+        variational: bool, default True. Whether `encoder` returns `[mean, log_variance]`.
+        method: str, optional. Training method recorded in the metadata.
+        metadata: dict, optional. Extra JSON-serializable entries for the metadata.
+
+    Returns:
+        str: the new version directory.
+
+    Example:
+    >>> path = export_autoencoder(model.encoder, model.decoder, "saved_models", "vae", method="vae")
+    >>> tf.saved_model.load(path).signatures["encode"](images=uint8_batch)["mean"]
+    """
+    image_shape = tuple(int(d) for d in encoder.inputs[0].shape[1:])
+    code_shape = tuple(int(d) for d in decoder.inputs[0].shape[1:])
+
+    def encode(images):
+        outputs = encoder(_from_uint8(images), training=False)
+        if variational:
+            mean, log_variance = outputs
+            return {"mean": tf.cast(mean, tf.float32), "log_variance": tf.cast(log_variance, tf.float32)}
+        return {"mean": tf.cast(outputs, tf.float32)}
+
+    def decode(z):
+        return _image_outputs(decoder(z, training=False))
+
+    def reconstruct(images):
+        return decode(encode(images)["mean"])
+
+    def sample(num_images, seed):
+        shape = tf.concat([tf.reshape(num_images, [1]), tf.constant(code_shape, tf.int32)], axis=0)
+        return decode(tf.random.stateless_normal(shape, seed=tf.stack([seed, 0])))
+
+    images_spec = [tf.TensorSpec([None, *image_shape], tf.uint8, name="images")]
+    int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
+    endpoints = {
+        "reconstruct": (reconstruct, images_spec),
+        "encode": (encode, images_spec),
+        "decode": (decode, [tf.TensorSpec([None, *code_shape], tf.float32, name="z")]),
+    }
+    if variational:
+        endpoints["sample"] = (sample, [int32_scalar("num_images"), int32_scalar("seed")])
+    return export_endpoints(
+        export_base,
+        name,
+        endpoints,
+        tracked_objects=[encoder, decoder],
+        default="reconstruct",
+        metadata={
+            "kind": "autoencoder",
+            "method": method,
+            "resolution": image_shape[0],
+            "channels": image_shape[-1],
+            "image_shape": list(image_shape),
+            "code_shape": list(code_shape),
+            "latent_dim": code_shape[-1],
+            "variational": bool(variational),
+            **(metadata or {}),
+        },
+    )
+
+
+def export_conditional_decoder(decoder, export_base, name, *, num_classes, method=None, metadata=None):
+    """Exports a decoder of one-hot class labels as a versioned SavedModel.
+
+    Signature `serving_default` (also `decode_labels`): `labels` int32 `[N]` ->
+    `{"images": uint8 [N, H, W, C], "png_bytes": string [N]}`; the labels are one-hot encoded
+    inside and must lie in [0, num_classes) (InvalidArgumentError otherwise). `keras_pgen.json`
+    records kind "conditional_decoder", method, resolution, channels, image_shape, num_classes.
+
+    Args:
+        decoder: built Keras model, one-hot labels [N, num_classes] -> images in [-1, 1].
+        export_base, name: see `export_endpoints`.
+        num_classes: int.
+        method: str, optional.
+        metadata: dict, optional.
+
+    Returns:
+        str: the new version directory.
+    """
+    num_classes = int(num_classes)
+
+    def decode_labels(labels):
+        checks = [tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
+                  tf.debugging.assert_less(labels, num_classes, message=f"labels must be < {num_classes}")]
+        with tf.control_dependencies(checks):
+            one_hot = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        return _image_outputs(decoder(one_hot, training=False))
+
+    image_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:])
+    return export_endpoints(
+        export_base,
+        name,
+        {"decode_labels": (decode_labels, [tf.TensorSpec([None], tf.int32, name="labels")])},
+        tracked_objects=[decoder],
+        metadata={
+            "kind": "conditional_decoder",
+            "method": method,
+            "resolution": image_shape[0],
+            "channels": image_shape[-1],
+            "image_shape": list(image_shape),
+            "num_classes": num_classes,
+            **(metadata or {}),
+        },
+    )
+
+
 def resolve_export_dir(path):
     """Returns the SavedModel version directory for `path`.
 

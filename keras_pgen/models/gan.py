@@ -12,16 +12,33 @@ replicas. The template therefore
   or a local mean) is then divided by the number of replicas;
 - divides per-sample penalties (gradient penalty, R1, drift), which are
   means over the replica's own samples, by the number of replicas;
-- takes every random draw (latents, interpolation weights) from the input
-  pipeline, keyed on the global sample index, so replicas draw different
-  latents and 1 vs N replicas see the same global batch.
+- takes every random draw (latents, interpolation weights, augmentation
+  parameters) from the input pipeline, keyed on the global sample index, so
+  replicas draw different latents and 1 vs N replicas see the same global batch.
+
+Small-data augmentation (`augment="diffaugment"` or `"ada"`): the
+differentiable DiffAugment ops (layers/diffaugment.py) are applied to real AND
+generated images wherever the discriminator sees them, in the D step and the G
+step, each time with fresh draws (`augment(images, data, key)`); penalties (GP,
+R1) are taken on the augmented images D saw. A multi-scale pyramid (MSG-GAN)
+gets the same draws at every scale, so each scale shows the same colour change,
+translation and cutout relative to its size, as an augmented image's pyramid
+would: independent draws per scale would break the cross-scale consistency that
+MSG-GAN's discriminator checks, for reals and fakes alike. With "ada", each op
+is applied per sample with probability p, adjusted every `ada_interval` steps
+from r = mean(sign(D(augmented reals))) over the global batches since the last
+adjustment: p += sign(r - ada_target) * images / (ada_kimg * 1000), clipped
+to [0, 1] (StyleGAN2-ADA's rule). p lives in a non-trainable variable that is
+checkpointed, logged (`ada_p`, `ada_rt`) and shown in TensorBoard.
 """
 import keras
 import tensorflow as tf
 
 from keras_pgen import export as export_lib
 from keras_pgen import losses
+from keras_pgen.layers import diffaugment
 from keras_pgen.models.base import Method, gather_replicas, num_replicas  # noqa: F401 (re-exported)
+from keras_pgen.models import ema
 
 
 def clone_network(network):
@@ -29,6 +46,9 @@ def clone_network(network):
     clone = network.__class__.from_config(network.get_config())
     clone.set_weights(network.get_weights())
     return clone
+
+
+AUGMENT_MODES = ("none", "diffaugment", "ada")
 
 
 class GAN(Method):
@@ -51,6 +71,14 @@ class GAN(Method):
         ema_decay: float, default 0.999. EMA of the generator's weights, warmed up
             as min(ema_decay, (1 + step) / (10 + step)); the EMA generator is what
             gets sampled and exported.
+        augment: str, default "none". One of `AUGMENT_MODES`: "diffaugment" applies
+            `augment_policy` to everything D sees; "ada" applies each op with an
+            adaptive probability p (see the module docstring).
+        augment_policy: str, default "color,translation,cutout" (see `diffaugment.parse_policy`).
+        ada_target: float, default 0.6. Target of mean(sign(D(real))) for "ada".
+        ada_interval: int, default 4. Steps between adjustments of p.
+        ada_kimg: float, default 100. Thousands of (global batch) images over which p
+            can move by 1 (StyleGAN2-ADA uses 500 on large data sets).
 
     Example:
     >>> gan = MSGGAN(MSGGANGenerator(32, 16), MSGGANDiscriminator(16), latent_dim=32)
@@ -58,7 +86,8 @@ class GAN(Method):
     """
 
     def __init__(self, generator, discriminator, latent_dim, loss="ra_hinge", gp_weight=10.0, r1_gamma=0.0,
-                 drift_weight=0.0, ema_decay=0.999, **kwargs):
+                 drift_weight=0.0, ema_decay=0.999, augment="none", augment_policy=diffaugment.DEFAULT_POLICY,
+                 ada_target=0.6, ada_interval=4, ada_kimg=100.0, **kwargs):
         super().__init__(latent_dim=latent_dim, **kwargs)
         self.d_loss_fn, self.g_loss_fn, self.batch_coupled = losses.get_adversarial_loss(loss)
         self.generator = generator
@@ -72,6 +101,7 @@ class GAN(Method):
         self.ema_decay = ema_decay
         self.track(["d_loss", "g_loss"] + [n for n, w in (("gp", self.gp_weight), ("r1", r1_gamma),
                                                            ("drift", drift_weight)) if w > 0])
+        self._init_augment(augment, augment_policy, ada_target, ada_interval, ada_kimg)
         self.built = True  # sub-networks are built; a wrapper without call() must say so (DESIGN.md)
 
     # ---- hooks -------------------------------------------------------------------------------
@@ -84,7 +114,63 @@ class GAN(Method):
         spec = {"z_d": ("normal", (self.latent_dim,)), "z_g": ("normal", (self.latent_dim,))}
         if self.gp_weight > 0:
             spec["gp_eps"] = ("uniform", (1, 1, 1))
+        spec.update(self.augment_noise_spec())
         return spec
+
+    # ---- augmentation (DiffAugment / ADA) ------------------------------------------------------
+    def _init_augment(self, augment, policy, ada_target, ada_interval, ada_kimg):
+        if augment not in AUGMENT_MODES:
+            raise ValueError(f"unknown augment {augment!r}; choose from {list(AUGMENT_MODES)}")
+        if augment != "none" and not diffaugment.parse_policy(policy):  # also fails early on unknown names
+            raise ValueError(f"augment={augment!r} needs a non-empty augment_policy")
+        if augment == "ada" and (int(ada_interval) < 1 or float(ada_kimg) <= 0):
+            raise ValueError(f"need ada_interval >= 1 and ada_kimg > 0, got {ada_interval} and {ada_kimg}")
+        self.augment_mode = augment
+        self.augment_policy = policy
+        self.ada_target = float(ada_target)
+        self.ada_interval = int(ada_interval)
+        self.ada_kimg = float(ada_kimg)
+        if augment == "ada":
+            weight = lambda name: self.add_weight(name=name, shape=(), dtype="float32", initializer="zeros",
+                                                  trainable=False, aggregation="only_first_replica")
+            self.ada_p = weight("ada_p")  # the augmentation probability
+            self.ada_sign_sum = weight("ada_sign_sum")  # sum of sign(D(real)) since the last adjustment
+            self.ada_count = weight("ada_count")  # number of those reals
+            self.trackers.update({n: keras.metrics.Mean(name=n) for n in ("ada_p", "ada_rt")})
+
+    def augment_keys(self):
+        """Where D sees images: one set of draws each (the G step's reals only for batch-coupled losses)."""
+        return ("d_real", "d_fake", "g_fake") + (("g_real",) if self.batch_coupled else ())
+
+    def augment_noise_spec(self):
+        """The per-sample augmentation draws: `aug_<key>` uniform [num_draws] for each `augment_keys()`."""
+        if self.augment_mode == "none":
+            return {}
+        size = diffaugment.num_draws(self.augment_policy, gated=self.augment_mode == "ada")
+        return {f"aug_{key}": ("uniform", (size,)) for key in self.augment_keys()}
+
+    def augment(self, images, data, key):
+        """`images` (a tensor or a multi-scale list) as D sees them: augmented with the draws `data["aug_<key>"]`."""
+        if self.augment_mode == "none":
+            return images
+        probability = keras.ops.convert_to_tensor(self.ada_p) if self.augment_mode == "ada" else None
+        return diffaugment.diff_augment(images, data[f"aug_{key}"], self.augment_policy, probability)
+
+    def update_ada(self, real_logits):
+        """Accumulates sign(D(real)) over the global batch; every `ada_interval` steps moves p. Returns logs."""
+        if self.augment_mode != "ada":
+            return {}
+        ops = keras.ops
+        signs = ops.sign(ops.cast(gather_replicas(real_logits), "float32"))
+        sign_sum = self.ada_sign_sum + ops.sum(signs)
+        count = self.ada_count + ops.cast(ops.size(signs), "float32")
+        due = ops.equal((self.step + 1) % self.ada_interval, 0)
+        adjust = ops.sign(sign_sum / count - self.ada_target) * count / (self.ada_kimg * 1000.0)
+        p = ops.where(due, ops.clip(self.ada_p + adjust, 0.0, 1.0), self.ada_p)
+        self.ada_p.assign(p)
+        self.ada_sign_sum.assign(ops.where(due, 0.0, sign_sum))
+        self.ada_count.assign(ops.where(due, 0.0, count))
+        return {"ada_p": p, "ada_rt": ops.mean(signs)}
 
     # ---- set-up ------------------------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, **kwargs):
@@ -97,9 +183,19 @@ class GAN(Method):
 
     def checkpoint_items(self):
         """Everything a resumed run needs, for tf.train.Checkpoint."""
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "ema_generator": self.ema_generator, "g_optimizer": self.g_optimizer,
-                "d_optimizer": self.d_optimizer, "step": self.step}
+        items = {"generator": self.generator, "discriminator": self.discriminator,
+                 "ema_generator": self.ema_generator, "g_optimizer": self.g_optimizer,
+                 "d_optimizer": self.d_optimizer, "step": self.step}
+        if self.augment_mode == "ada":
+            items.update(ada_p=self.ada_p, ada_sign_sum=self.ada_sign_sum, ada_count=self.ada_count)
+        return items
+
+    def scalars(self):
+        """The ADA probability (TensorBoard `augment/ada_p`) when augment="ada"."""
+        scalars = dict(super().scalars())
+        if self.augment_mode == "ada":
+            scalars["augment/ada_p"] = float(keras.ops.convert_to_numpy(self.ada_p))
+        return scalars
 
     def optimizers(self):
         return {"g": self.g_optimizer, "d": self.d_optimizer}
@@ -161,19 +257,22 @@ class GAN(Method):
         real = self.real_inputs(data["images"])
 
         with tf.GradientTape() as tape:
-            fake = self.generator(data["z_d"], training=True)
-            real_logits = self.discriminator(real, training=True)
+            fake = self.augment(self.generator(data["z_d"], training=True), data, "d_fake")
+            real_d = self.augment(real, data, "d_real")
+            real_logits = self.discriminator(real_d, training=True)
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
-            penalties = self.discriminator_penalties(real, fake, real_logits, data)
+            penalties = self.discriminator_penalties(real_d, fake, real_logits, data)
             scaled = (d_loss + sum(penalties.values())) / replicas
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+        ada_logs = self.update_ada(real_logits)
 
         with tf.GradientTape() as tape:
-            fake = self.generator(data["z_g"], training=True)
+            fake = self.augment(self.generator(data["z_g"], training=True), data, "g_fake")
             fake_logits = self._global(self.discriminator(fake, training=True))
-            real_logits = self._global(self.discriminator(real, training=True)) if self.batch_coupled else None
+            real_logits = (self._global(self.discriminator(self.augment(real, data, "g_real"), training=True))
+                           if self.batch_coupled else None)
             g_loss = self.g_loss_fn(fake_logits, real_logits)
             scaled = g_loss / replicas
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -181,31 +280,33 @@ class GAN(Method):
 
         self.update_ema()
         self.step.assign_add(1)
-        return self.update_trackers({"d_loss": d_loss, "g_loss": g_loss, **penalties})
+        return self.update_trackers({"d_loss": d_loss, "g_loss": g_loss, **penalties, **ada_logs})
 
     def ema_decay_at(self, step):
         """min(ema_decay, (1 + step) / (10 + step)): the warm-up of tf.train.ExponentialMovingAverage.
 
         Without it, a 0.999 EMA of a short run mostly shows the random initial weights.
         """
-        step = keras.ops.cast(step, "float32")
-        return keras.ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+        return ema.ema_decay_at(step, self.ema_decay)
 
     def update_ema(self):
         """ema = decay * ema + (1 - decay) * weights; non-trainable weights (BN statistics) are copied."""
-        trainable = {id(v) for v in self.generator.trainable_weights}
-        decay = self.ema_decay_at(self.step)
-        for ema_w, w in zip(self.ema_generator.weights, self.generator.weights):
-            if id(w) in trainable:
-                ema_w.assign(w + decay * (ema_w - w))
-            else:
-                ema_w.assign(w)
+        ema.update_ema(self.ema_generator, self.generator, self.ema_decay_at(self.step))
 
 
 def gan_arguments(config):
     """The template's keyword arguments from a GAN config (configs/*.py)."""
     return dict(latent_dim=config.latent_dim, loss=config.loss, gp_weight=config.gp_weight,
-                r1_gamma=config.r1_gamma, drift_weight=config.drift_weight, ema_decay=config.ema_decay)
+                r1_gamma=config.r1_gamma, drift_weight=config.drift_weight, ema_decay=config.ema_decay,
+                **augment_arguments(config))
+
+
+def augment_arguments(config):
+    """The augmentation keyword arguments of `GAN` (defaults for configs written before they existed)."""
+    return dict(augment=config.get("augment", "none"),
+                augment_policy=config.get("augment_policy", diffaugment.DEFAULT_POLICY),
+                ada_target=config.get("ada_target", 0.6), ada_interval=config.get("ada_interval", 4),
+                ada_kimg=config.get("ada_kimg", 100.0))
 
 
 def compile_gan(model, config):

@@ -1,0 +1,171 @@
+"""`evaluate(model, data)`: what bin/evaluate reports for an exported model (one JSON line).
+
+The export's `keras_pgen.json` "kind" decides (export contract, see README):
+
+- "generator": KID (mean, std) and FID between `num_samples` generated images and
+  `num_samples` real images (a random subset of the data when it has more), in the feature
+  space of `features` (InceptionV3 "imagenet" | weights file | "none"; or "pixels"); plus
+  the memorisation check: for every generated image its nearest real image in that feature
+  space and the ratio d(sample, nearest real) / median d(real, nearest other real)
+  (`metrics.memorisation_ratios`: near 0 = a copy, around 1 = as far from the data as the
+  data's images are from each other). A PNG shows the `num_pairs` samples with the smallest
+  ratios (the most suspicious first), each followed by its nearest real image.
+- "autoencoder": the `reconstruct` signature (uint8 images -> uint8 images) on `num_samples`
+  real images: PSNR, SSIM and sharpness (`metrics.image_quality`).
+"""
+import json
+import os
+
+import numpy as np
+
+from keras_pgen import export as export_lib
+from keras_pgen import images as images_lib
+
+KINDS = ("generator", "autoencoder")
+
+
+def read_metadata(path):
+    """(version directory, keras_pgen.json contents) of an export (a version or a model directory)."""
+    path = export_lib.resolve_export_dir(path)
+    metadata_path = os.path.join(path, export_lib.METADATA_FILE)
+    metadata = {}
+    if os.path.isfile(metadata_path):
+        with open(metadata_path) as f:
+            metadata = json.load(f)
+    return path, metadata
+
+
+def real_images(data, resolution, channels, num, seed=0, resize_mode="crop"):
+    """Up to `num` uint8 images of the data set `data` (a random subset without replacement when larger)."""
+    from keras_pgen import data as data_lib
+
+    source = data_lib.load_source(data, resolution, channels, resize_mode=resize_mode, seed=seed)
+    indices = np.arange(len(source))
+    if len(source) > num:
+        indices = np.sort(np.random.default_rng(seed).choice(len(source), num, replace=False))
+    images, _ = source.get(indices)
+    return np.asarray(images, np.uint8)
+
+
+def pairs_grid(samples, nearest, pairs_per_row=4, min_size=64):
+    """One image of [sample | nearest real] pairs, `pairs_per_row` pairs per row, upscaled to `min_size`."""
+    tiles = np.stack([samples, nearest], axis=1).reshape(-1, *samples.shape[1:])
+    tiles = images_lib.upscale_nearest(tiles, min_size)
+    return images_lib.make_grid(tiles, ncols=2 * min(pairs_per_row, len(samples)))
+
+
+def _batched(fn, inputs, batch_size):
+    return np.concatenate([fn(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+
+
+def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0, subset_size=1000,
+                       num_subsets=100, num_pairs=16, pairs_path=None):
+    from keras_pgen import metrics
+
+    generator = export_lib.load_generator(path)
+    z = np.random.default_rng(seed).standard_normal((num_samples, generator.latent_dim)).astype(np.float32)
+    fake = _batched(generator.generate, z, batch_size)
+    fake_features = metrics.extract_features(extractor, fake, batch_size)
+    real_features = metrics.extract_features(extractor, real, batch_size)
+    kid, kid_std = metrics.kid_from_features(fake_features, real_features, subset_size, num_subsets, seed)
+    nearest, _, ratios, real_median = metrics.memorisation_ratios(fake_features, real_features)
+    results = {"kid": kid, "kid_std": kid_std, "fid": metrics.fid_from_features(fake_features, real_features),
+               "memorisation_ratio_min": float(ratios.min()), "memorisation_ratio_median": float(np.median(ratios)),
+               "memorisation_ratio_mean": float(ratios.mean()), "real_nn_distance_median": real_median}
+    if pairs_path and num_pairs > 0:
+        order = np.argsort(ratios, kind="stable")[:num_pairs]
+        os.makedirs(os.path.dirname(os.path.abspath(pairs_path)), exist_ok=True)
+        images_lib.save_image(pairs_path, pairs_grid(fake[order], real[nearest[order]]))
+        results["pairs_png"] = pairs_path
+    return results
+
+
+def reconstruct_fn(path):
+    """uint8 images -> uint8 reconstructions through the export's `reconstruct` (or serving_default) signature."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    name = "reconstruct" if "reconstruct" in loaded.signatures else export_lib.DEFAULT_SIGNATURE
+    signature = loaded.signatures[name]
+    (input_name,) = signature.structured_input_signature[1].keys()
+
+    def reconstruct(images):
+        outputs = signature(**{input_name: tf.constant(images, tf.uint8)})
+        return outputs["images"].numpy()
+
+    reconstruct.saved_model = loaded  # keeps the variables alive
+    return reconstruct
+
+
+def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299, batch_size=50, seed=0,
+             subset_size=1000, num_subsets=100, num_pairs=16, pairs_path="memorisation_pairs.png",
+             resize_mode="crop", output=None):
+    """Evaluates an exported model against a data set; returns the results dict (see the module docstring).
+
+    Args:
+        model: export version directory or model directory (highest version).
+        data: data spec as in training (`data.load_source`: folder, glob, zip, "shapes", ...).
+        num_samples: int, default 1000. Generated images, and real images at most.
+        features: "imagenet" | InceptionV3 weights file | "none" | "pixels", or a callable
+            images -> features (generators only).
+        image_size: int, default 299. InceptionV3 input side.
+        batch_size: int, default 50.
+        seed: int, default 0. Latents, the real subset and KID's subsets.
+        subset_size, num_subsets: KID subsets (default 1000, 100; shrunk to the set sizes).
+        num_pairs: int, default 16. Pairs in the memorisation PNG (0: none).
+        pairs_path: str or None, where the memorisation PNG goes.
+        resize_mode: how data images are fitted to the export's resolution ("crop", "pad", "stretch").
+        output: str or None. Also write the JSON line to this file.
+
+    Raises:
+        FileNotFoundError: no export at `model`, or no data.
+        ValueError: an export kind other than "generator" or "autoencoder".
+    """
+    path, metadata = read_metadata(model)
+    kind = metadata.get("kind", "generator")
+    if kind not in KINDS:
+        raise ValueError(f"bin/evaluate handles exports of kind {list(KINDS)}; {path} is {kind!r}")
+    resolution = int(metadata.get("resolution") or metadata.get("image_shape", [0])[0])
+    channels = int(metadata.get("channels") or metadata.get("image_shape", [0, 0, 3])[-1])
+    real = real_images(data, resolution, channels, num_samples, seed=seed, resize_mode=resize_mode)
+    results = {"model": path, "kind": kind, "method": metadata.get("method"), "data": data,
+               "num_real": len(real)}
+    if kind == "generator":
+        from keras_pgen import metrics
+
+        extractor = metrics.make_feature_extractor(features, image_size)
+        results["features"] = getattr(extractor, "name", str(features)) + (
+            f"({features}, {image_size}px)" if isinstance(extractor, metrics.InceptionFeatures) else "")
+        results["num_generated"] = int(num_samples)
+        results.update(evaluate_generator(path, real, extractor, num_samples, batch_size, seed,
+                                          subset_size, num_subsets, num_pairs, pairs_path))
+    else:
+        from keras_pgen.metrics import image_quality
+
+        reconstructions = _batched(reconstruct_fn(path), real, batch_size)
+        results.update(image_quality.reconstruction_metrics(real, reconstructions))
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output, "w") as f:
+            f.write(json.dumps(results) + "\n")
+    return results
+
+
+def run_cli(flags_values):
+    """bin/evaluate's body: evaluate, print one JSON line; returns the exit code."""
+    from keras_pgen import cli
+    from keras_pgen.losses.perceptual import VGGWeightsError
+
+    f = flags_values
+    pairs = f.pairs or (os.path.splitext(f.output)[0] + "_pairs.png" if f.output else "memorisation_pairs.png")
+    try:
+        results = evaluate(f.model, f.data, num_samples=f.num_samples, features=f.features,
+                           image_size=f.image_size, batch_size=f.batch_size, seed=f.seed,
+                           subset_size=f.subset_size, num_subsets=f.num_subsets, num_pairs=f.num_pairs,
+                           pairs_path=pairs, resize_mode=f.resize_mode, output=f.output)
+    except VGGWeightsError as e:
+        return cli.fail(f"{e} (bin/evaluate: pass the file with --features=/path/to/the/file.h5)")
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        return cli.fail(e)
+    print(json.dumps(results), flush=True)
+    return 0
