@@ -34,7 +34,8 @@ def base_config():
     c.export_name = ""  # default: the method name
     # execution
     c.strategy = "auto"  # auto | default | mirrored
-    c.jit_compile = False
+    c.jit_compile = False  # XLA for the train step
+    c.mixed_precision = False  # mixed_float16 compute, float32 variables, losses and perceptual features
     # KID/FID of the generator's samples against the data, logged to TensorBoard (keras_pgen/metrics)
     c.eval_every = 0  # steps between evaluations; 0 = off
     c.eval_num_samples = 1000  # generated and real images per evaluation

@@ -24,6 +24,7 @@ from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
 from keras_pgen import metrics as metrics_lib
 from keras_pgen import registry
+from keras_pgen.models.base import precision_policy
 
 
 class NonFiniteLossError(RuntimeError):
@@ -253,7 +254,7 @@ def train(config, workdir, strategy=None, verbose=1):
                                   seed=config.seed, num_images=config.num_images or None,
                                   cache_dir=os.path.join(workdir, "data_cache" if is_chief else f".worker{worker}_cache"))
     keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
+    with strategy.scope(), precision_policy(config):
         model = registry.build_model(config)
     _restore(model, workdir, config.keep_checkpoints)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
@@ -371,7 +372,8 @@ def export_from_workdir(workdir, name=None, export_dir=None):
         config.export_name = name
     if export_dir:
         config.export_dir = export_dir
-    model = registry.build_model(config)
+    with precision_policy(config):
+        model = registry.build_model(config)
     manager = _restore(model, workdir, config.keep_checkpoints)
     if not manager.latest_checkpoint:
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to export")

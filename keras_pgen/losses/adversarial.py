@@ -5,9 +5,28 @@ distribution strategy the GAN template gathers the logits of all replicas
 first, so the "average" in the relativistic losses is over the global batch,
 and divides the result by the number of replicas (see models/gan.py).
 """
+import functools
+
 from keras import ops
 
 
+def _float32(fn):
+    """Casts the tensor arguments (or lists of them) to float32: loss math stays float32 under mixed precision."""
+    def cast(x):
+        if x is None or isinstance(x, (int, float)):
+            return x
+        if isinstance(x, (list, tuple)):
+            return [ops.cast(t, "float32") for t in x]
+        return ops.cast(x, "float32")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*[cast(a) for a in args], **{k: cast(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
+@_float32
 def non_saturating_discriminator_loss(real_logits, fake_logits):
     """-log sigmoid(real) - log(1 - sigmoid(fake)).
 
@@ -16,12 +35,14 @@ def non_saturating_discriminator_loss(real_logits, fake_logits):
     return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
 
 
+@_float32
 def non_saturating_generator_loss(fake_logits, real_logits=None):
     """-log sigmoid(fake): the non-saturating generator loss (Goodfellow et al. 2014)."""
     del real_logits
     return ops.mean(ops.softplus(-fake_logits))
 
 
+@_float32
 def hinge_discriminator_loss(real_logits, fake_logits):
     """relu(1 - real) + relu(1 + fake).
 
@@ -30,17 +51,20 @@ def hinge_discriminator_loss(real_logits, fake_logits):
     return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
 
 
+@_float32
 def hinge_generator_loss(fake_logits, real_logits=None):
     """-fake: the geometric-GAN generator loss (Lim & Ye 2017)."""
     del real_logits
     return -ops.mean(fake_logits)
 
 
+@_float32
 def wasserstein_discriminator_loss(real_logits, fake_logits):
     """fake - real: the critic loss of WGAN (Arjovsky et al., https://arxiv.org/abs/1701.07875)."""
     return ops.mean(fake_logits) - ops.mean(real_logits)
 
 
+@_float32
 def wasserstein_generator_loss(fake_logits, real_logits=None):
     """-fake: the WGAN generator loss."""
     del real_logits
@@ -53,6 +77,7 @@ def _relativistic_average_hinge(a_logits, b_logits):
             + ops.mean(ops.relu(1.0 + (b_logits - ops.mean(a_logits)))))
 
 
+@_float32
 def relativistic_average_hinge_discriminator_loss(real_logits, fake_logits):
     """Relativistic average hinge loss for D: reals should beat the average fake by 1.
 
@@ -62,6 +87,7 @@ def relativistic_average_hinge_discriminator_loss(real_logits, fake_logits):
     return _relativistic_average_hinge(real_logits, fake_logits)
 
 
+@_float32
 def relativistic_average_hinge_generator_loss(fake_logits, real_logits):
     """Relativistic average hinge loss for G: the roles of real and fake swapped."""
     return _relativistic_average_hinge(fake_logits, real_logits)
@@ -77,6 +103,7 @@ def _per_sample_sum_of_squares(gradients):
     return total
 
 
+@_float32
 def gradient_penalty(gradients, target=1.0):
     """mean((||grad||_2 - target)^2): WGAN-GP's penalty on D's input gradients at interpolates.
 
@@ -91,6 +118,7 @@ def gradient_penalty(gradients, target=1.0):
     return ops.mean(ops.square(norms - target))
 
 
+@_float32
 def r1_penalty(gradients):
     """mean(||grad||^2) of D's output w.r.t. real inputs (multiply by gamma / 2).
 
@@ -99,6 +127,7 @@ def r1_penalty(gradients):
     return ops.mean(_per_sample_sum_of_squares(gradients))
 
 
+@_float32
 def drift_penalty(real_logits):
     """mean(real^2): ProGAN's drift term that keeps critic outputs near zero (weight 0.001)."""
     return ops.mean(ops.square(real_logits))

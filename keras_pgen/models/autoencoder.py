@@ -33,7 +33,8 @@ from keras import ops
 from keras_pgen import export as export_lib
 from keras_pgen.losses import perceptual
 from keras_pgen.losses.kl import gaussian_kl
-from keras_pgen.models.base import Method, num_replicas
+from keras_pgen.models import base
+from keras_pgen.models.base import Method, gradients, num_replicas
 from keras_pgen.networks.autoencoder import Decoder, Encoder
 
 PIXEL_LOSSES = ("mse", "l1", "none")
@@ -153,6 +154,8 @@ class Autoencoder(Method):
         training batches), else it is the posterior mean (previews, export).
         """
         mean, log_variance = self.encode(data["images"], training=training)
+        if log_variance is not None:  # float32 sampling and KL under mixed precision
+            mean, log_variance = ops.cast(mean, "float32"), ops.cast(log_variance, "float32")
         z = mean
         if self.variational and "eps" in data:
             z = self.reparameterize(mean, log_variance, data["eps"])
@@ -260,7 +263,7 @@ class Autoencoder(Method):
             loss = sum(terms.values())
             scaled = loss / num_replicas()
         variables = self.autoencoder_variables()
-        self.ae_optimizer.apply(tape.gradient(scaled, variables), variables)
+        self.ae_optimizer.apply(gradients(self.ae_optimizer, tape, scaled, variables), variables)
         logs.update(self.after_update(data, outputs))
         self.step.assign_add(1)
         return self.update_trackers({"loss": loss, **terms, **logs})
@@ -328,8 +331,7 @@ def autoencoder_arguments(config):
 
 def make_adam(config, lr=None):
     """Adam with the config's betas and epsilon (learning rate: `lr`, default config.lr)."""
-    return keras.optimizers.Adam(config.lr if lr is None else lr, beta_1=config.beta_1, beta_2=config.beta_2,
-                                 epsilon=config.adam_epsilon)
+    return base.make_adam(config, config.lr if lr is None else lr)
 
 
 def compile_autoencoder(model, config):

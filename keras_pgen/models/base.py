@@ -101,3 +101,51 @@ class Method(keras.Model):
 
     def optimizers(self):
         raise NotImplementedError
+
+
+# ---- optimizers and mixed precision (shared by every method) ------------------------------------
+def make_adam(config, learning_rate):
+    """Adam with the config's betas and epsilon; under `config.mixed_precision`, in a LossScaleOptimizer.
+
+    The loss-scale state (dynamic scale, steps since its last change) is part of the
+    optimizer's variables, so checkpoints save and restore it with the Adam moments.
+    """
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
+                                      epsilon=config.adam_epsilon)
+    if config.get("mixed_precision", False):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def gradients(optimizer, tape, loss, variables):
+    """d loss / d variables, times the loss scale when `optimizer` is a LossScaleOptimizer.
+
+    `optimizer.apply` then unscales them (and skips the step, lowering the scale, when a
+    float16 gradient overflowed). Scaling through `output_gradients` equals differentiating
+    `loss * scale` without recording the product on the tape.
+    """
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        scale = tf.cast(optimizer.dynamic_scale, loss.dtype)
+        return tape.gradient(loss, variables, output_gradients=scale)
+    return tape.gradient(loss, variables)
+
+
+class precision_policy:  # noqa: N801 (a context manager used like a function)
+    """`with precision_policy(config):` builds networks under mixed_float16 when config.mixed_precision is set.
+
+    Variables stay float32, computations run in float16; losses, perceptual features and
+    optimizer math are float32 (the losses cast their inputs, the VGG16 extractor is built
+    float32).
+    """
+
+    def __init__(self, config):
+        self.policy = "mixed_float16" if config.get("mixed_precision", False) else None
+
+    def __enter__(self):
+        self.previous = keras.config.dtype_policy()
+        if self.policy:
+            keras.config.set_dtype_policy(self.policy)
+        return self
+
+    def __exit__(self, *exc):
+        keras.config.set_dtype_policy(self.previous)

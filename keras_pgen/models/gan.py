@@ -37,7 +37,7 @@ import tensorflow as tf
 from keras_pgen import export as export_lib
 from keras_pgen import losses
 from keras_pgen.layers import diffaugment
-from keras_pgen.models.base import Method, gather_replicas, num_replicas  # noqa: F401 (re-exported)
+from keras_pgen.models.base import Method, gather_replicas, gradients, make_adam, num_replicas  # noqa: F401
 from keras_pgen.models import ema
 
 
@@ -264,7 +264,7 @@ class GAN(Method):
             d_loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
             penalties = self.discriminator_penalties(real_d, fake, real_logits, data)
             scaled = (d_loss + sum(penalties.values())) / replicas
-        grads = tape.gradient(scaled, self.discriminator.trainable_variables)
+        grads = gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
         ada_logs = self.update_ada(real_logits)
 
@@ -275,7 +275,7 @@ class GAN(Method):
                            if self.batch_coupled else None)
             g_loss = self.g_loss_fn(fake_logits, real_logits)
             scaled = g_loss / replicas
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        grads = gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
 
         self.update_ema()
@@ -311,7 +311,6 @@ def augment_arguments(config):
 
 def compile_gan(model, config):
     """Compiles `model` with Adam for G and D as the config says; returns it."""
-    adam = lambda lr: keras.optimizers.Adam(lr, beta_1=config.beta_1, beta_2=config.beta_2,
-                                           epsilon=config.adam_epsilon)
-    model.compile(g_optimizer=adam(config.g_lr), d_optimizer=adam(config.d_lr), jit_compile=config.jit_compile)
+    model.compile(g_optimizer=make_adam(config, config.g_lr), d_optimizer=make_adam(config, config.d_lr),
+                  jit_compile=config.jit_compile)
     return model

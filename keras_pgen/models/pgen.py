@@ -22,7 +22,7 @@ from keras_pgen import export as export_lib
 from keras_pgen.losses import diversity as diversity_lib
 from keras_pgen.losses.perceptual import VGGFeatureExtractor
 from keras_pgen.models import ema
-from keras_pgen.models.base import Method, Stage, gather_replicas, num_replicas
+from keras_pgen.models.base import Method, Stage, gather_replicas, gradients, make_adam, num_replicas
 from keras_pgen.models.gan import clone_network
 from keras_pgen.networks import StyleGenerator
 
@@ -141,7 +141,7 @@ class PGen(Method):
             fake = self.generator(z, training=True)
             total, terms = self.losses_from_features(self._features(fake), real_features, uniforms)
             scaled = total / replicas
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        grads = gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         ema.update_ema(self.ema_generator, self.generator, ema.ema_decay_at(self.step, self.ema_decay))
         self.step.assign_add(1)
@@ -165,7 +165,5 @@ def build_model(config):
                  real_multiple=config.real_multiple, diversity_weight=config.diversity_weight,
                  matching_weight=config.matching_weight, diversity_distance=config.diversity_distance,
                  matching_distance=config.matching_distance, ema_decay=config.ema_decay)
-    optimizer = keras.optimizers.Adam(config.lr, beta_1=config.beta_1, beta_2=config.beta_2,
-                                      epsilon=config.adam_epsilon)
-    model.compile(optimizer, jit_compile=config.jit_compile)
+    model.compile(make_adam(config, config.lr), jit_compile=config.jit_compile)
     return model

@@ -34,7 +34,7 @@ from keras_pgen import losses
 from keras_pgen.losses import feature_matching
 from keras_pgen.models.autoencoder import (Autoencoder, autoencoder_arguments, build_decoder, build_encoder,
                                            make_adam)
-from keras_pgen.models.base import num_replicas
+from keras_pgen.models.base import gradients, num_replicas
 from keras_pgen.networks.feature_discriminator import FeatureDiscriminator
 
 ADVERSARIAL_LOSSES = ("hinge", "wgan_gp", "ns")
@@ -176,7 +176,7 @@ class AdversarialAutoencoder(Autoencoder):
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             penalty = self.discriminator_penalty(real, fake, data) if self.gp_weight > 0 else 0.0
             scaled = (d_loss + penalty) / num_replicas()
-        grads = tape.gradient(scaled, variables)
+        grads = gradients(self.d_optimizer, tape, scaled, variables)
         logs = {"d_loss": d_loss}
         if self.gp_weight > 0:
             logs["gp"] = penalty
