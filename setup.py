@@ -21,7 +21,7 @@ setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "scipy", "jax[cpu]"],
+        "test": ["pytest", "pytest-timeout", "pytest-xdist", "scipy", "jax[cpu]"],
         "tfds": ["tensorflow-datasets"],
     },
 )

@@ -25,9 +25,6 @@ def get_config(preset="default"):
     c.max_filters = 128
     c.batch_size = 32
     c.total_steps = 500
-    c.log_every = 50
-    c.sample_every = 250
-    c.checkpoint_every = 250
     if preset == "default":
         pass
     elif preset == "tiny":

@@ -27,9 +27,6 @@ def get_config(preset="default"):
     c.ema_decay = 0.999
     c.batch_size = 64
     c.total_steps = 1000
-    c.log_every = 50
-    c.sample_every = 250
-    c.checkpoint_every = 250
     if preset == "default":
         pass
     elif preset == "tiny":

@@ -24,7 +24,6 @@ def get_config(preset="default"):
     c.g_lr = 0.001  # 0.003 (the paper's) collapsed on the 32x32 default within 500 steps; 0.001 did not
     c.d_lr = 0.001
     c.total_steps = 500
-    c.log_every = 50
     c.sample_every = 100
     c.checkpoint_every = 100
     if preset == "default":

@@ -44,9 +44,6 @@ def get_config(preset="default"):
     c.adam_epsilon = 1e-8
     c.ema_decay = 0.999
     c.total_steps = 2000
-    c.log_every = 50
-    c.sample_every = 250
-    c.checkpoint_every = 250
     if preset == "default":
         pass
     elif preset == "tiny":

@@ -42,9 +42,6 @@ def get_config(preset="default"):
     c.d_lrs = ()
     c.total_steps = 1_500
     c.export_jit_compile = True  # the exported generator is one XLA-compiled function (faster on the CPU)
-    c.log_every = 50
-    c.sample_every = 250
-    c.checkpoint_every = 250
     if preset == "default":
         pass
     elif preset == "tiny":

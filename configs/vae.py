@@ -25,9 +25,6 @@ def get_config(preset="default"):
     c.max_filters = 128
     c.batch_size = 32
     c.total_steps = 1000
-    c.log_every = 50
-    c.sample_every = 250
-    c.checkpoint_every = 250
     c.kl_weight = 1e-3
     c.kl_warmup_steps = 200
     if preset == "default":

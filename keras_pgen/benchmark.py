@@ -1,6 +1,8 @@
 """Benchmarks behind bin/benchmark: each task measures one thing and returns a JSON-able dict.
 
     bin/benchmark --task=generate --method=progan --preset=faces1024
+    bin/benchmark --task=train --method=msg_gan --preset=bench64 --torch_python=/tmp/torchref/bin/python
+    bin/benchmark --task=pipeline --method=msg_gan --preset=bench64
 
 `TASKS` maps a task name to a function taking keyword options and returning a dict;
 `run_task(name, **options)` runs one and prints its result as one JSON line. To add a
@@ -21,6 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+
+import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -175,7 +180,93 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
                         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]}}
 
 
-TASKS = {"generate": generate_task}
+def _model_and_dataset(method, preset, overrides):
+    from keras_pgen import config as config_lib
+    from keras_pgen import data as data_lib
+    from keras_pgen import registry
+
+    config = config_lib.apply_overrides(config_lib.get_config(method, preset), list(overrides))
+    source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
+                                  seed=config.seed, num_images=config.num_images or None)
+    model = registry.build_model(config)
+    stage = model.stages(config.total_steps, config.batch_size)[0]  # ProGAN: its first phase; pgen: 2x reals
+    model.start_stage(stage)
+    dataset = data_lib.make_train_dataset(source, stage.batch_size, seed=config.seed, flip=config.flip,
+                                          resolution=stage.resolution, noise_spec=model.noise_spec(),
+                                          with_labels=model.uses_labels)
+    return config, model, dataset
+
+
+def train_task(method="msg_gan", preset="bench64", steps=10, warmup=3, overrides=(), torch_python=""):
+    """Training images/s: warm-up steps (tracing, XLA compilation) excluded, median of timed steps.
+
+    With `torch_python` (a Python that has torch), the PyTorch peer ../shared/bench/torch_msg_gan.py
+    runs right after, on the same machine with the same steps, and the result carries its
+    figures and the ratio keras_pgen / reference (meaningful for msg_gan/bench64 only: the
+    peer is that architecture).
+    """
+    config, model, dataset = _model_and_dataset(method, preset, overrides)
+    model.make_train_function()
+    train_function = model.train_function
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        _block(train_function(iterator))
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        _block(train_function(iterator))
+        times.append(time.perf_counter() - start)
+    median = float(np.median(times))
+    result = {"task": "train", "impl": "keras_pgen", "method": method, "preset": preset,
+              "batch_size": config.batch_size, "resolution": config.resolution,
+              "jit_compile": bool(config.jit_compile), "seconds_per_step": median,
+              "images_per_s": config.batch_size / median, "steps_timed": steps, "warmup": warmup,
+              "machine": _machine()}
+    for name in ("generator", "discriminator"):
+        if getattr(model, name, None) is not None:
+            result[f"{name[0]}_params"] = _count(getattr(model, name))
+    if torch_python:
+        del model, dataset, iterator
+        reference = torch_reference(torch_python, steps=steps, warmup=warmup)
+        result["reference"] = reference
+        result["ratio"] = result["images_per_s"] / reference["images_per_s"]
+    return result
+
+
+def pipeline_task(method="msg_gan", preset="bench64", steps=50, warmup=5, overrides=()):
+    """Input-pipeline images/s on its own (the batches the train step would consume)."""
+    config, _, dataset = _model_and_dataset(method, preset, overrides)
+    iterator = iter(dataset)
+    for _ in range(warmup):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch = next(iterator)
+    _ = batch["images"].numpy()
+    elapsed = time.perf_counter() - start
+    return {"task": "pipeline", "method": method, "preset": preset, "batch_size": config.batch_size,
+            "images_per_s": steps * config.batch_size / elapsed, "batches_timed": steps, "machine": _machine()}
+
+
+def _block(logs):
+    return {k: float(v) for k, v in logs.items()}
+
+
+def torch_reference(python, steps=10, warmup=3, threads=0):
+    """Runs ../shared/bench/torch_msg_gan.py (the PyTorch peer) with the bench64 architecture; its JSON line."""
+    script = os.path.join(os.path.dirname(REPO), "shared", "bench", "torch_msg_gan.py")
+    cmd = [python, script, "--resolution", "64", "--latent", "256", "--channels", "4:256,8:256,16:256,32:128,64:64",
+           "--batch", "16", "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _machine():
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+TASKS = {"generate": generate_task, "train": train_task, "pipeline": pipeline_task}
 
 
 def run_task(name, **options):

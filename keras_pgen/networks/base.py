@@ -1,9 +1,9 @@
-"""Base class of the functional networks."""
+"""Base classes of the networks: they remember their constructor arguments for get_config()."""
 import keras
 
 
-class ConfigurableModel(keras.Model):
-    """A functional model that remembers its constructor arguments for get_config()."""
+class ConfigMixin:
+    """get_config()/from_config() from the constructor arguments stored with `_store_args`."""
 
     def _store_args(self, **args):
         self._init_args = args
@@ -14,3 +14,16 @@ class ConfigurableModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+class ConfigurableModel(ConfigMixin, keras.Model):
+    """A functional network (built with `super().__init__(inputs, outputs)`).
+
+    Keras turns every ancestor of a functional subclass into `Functional` when the first
+    one is built, so networks with their own `call()` must not derive from this class:
+    they use `SubclassedModel`.
+    """
+
+
+class SubclassedModel(ConfigMixin, keras.Model):
+    """A network with its own `call()` (ProGAN's growing networks), with the same get_config()."""

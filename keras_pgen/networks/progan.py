@@ -9,7 +9,7 @@ import keras
 
 from keras_pgen.layers import FadeIn
 from keras_pgen.networks import blocks
-from keras_pgen.networks.base import ConfigurableModel
+from keras_pgen.networks.base import SubclassedModel
 
 
 def _sub_model(input_shape, build, name):
@@ -26,7 +26,7 @@ def _downsample(x):
     return keras.ops.average_pool(x, 2, strides=2, padding="valid")
 
 
-class _Growing(ConfigurableModel):
+class _Growing(SubclassedModel):
     """Shared stage logic: the current sub-graph (a Python choice) and the fade-in weight (a variable)."""
 
     def _init_growing(self, resolution):

@@ -8,22 +8,12 @@ from keras_pgen.losses import diversity as div
 from keras_pgen.models import ema
 from keras_pgen.networks import StyleGenerator
 from tests.conftest import run_bin, two_replica_strategy
+from tests.models.test_gan_training import assert_same_state, run
 
 
 def state(model):
     variables = model.generator.weights + model.ema_generator.weights + model.g_optimizer.variables + [model.step]
     return {f"{i}:{v.name}": np.asarray(v) for i, v in enumerate(variables)}
-
-
-def assert_same_state(a, b, atol, rtol=1e-4):
-    assert a.keys() == b.keys()
-    for k in a:
-        err = float(np.max(np.abs(a[k] - b[k]), initial=0))
-        assert err <= atol + rtol * float(np.max(np.abs(a[k]), initial=0)), (k, err)
-
-
-def run(config, workdir, strategy=None):
-    return keras_pgen.train(config, str(workdir), strategy=strategy, verbose=0)
 
 
 def test_one_step_by_hand(tiny_config):

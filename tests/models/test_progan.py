@@ -173,7 +173,7 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys):
 
     from keras_pgen import benchmark
 
-    with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate'"):
+    with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate', 'pipeline', 'train'"):
         benchmark.run_task("nope")
     result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
