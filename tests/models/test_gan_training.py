@@ -168,3 +168,15 @@ def test_ema_update_follows_the_warmed_up_formula(tiny_config):
             w = np.asarray(w)
             np.testing.assert_allclose(np.asarray(ema), w + decay * (before - w), rtol=1e-5, atol=1e-7)
     assert int(model.step.numpy()) == 2
+
+
+@pytest.mark.parametrize("method", ["msg_gan", "gan"])
+def test_xla_step_equals_the_graph_step(method, tiny_config, tmp_path):
+    """jit_compile=True (the default of these methods' real presets) trains the same as the plain graph."""
+    config = tiny_config(method, total_steps=2, export=False, adam_epsilon=1e-3)
+    plain = run(config, tmp_path / "plain")
+    config.jit_compile = True
+    xla = run(config, tmp_path / "xla")
+    assert xla["model"].jit_compile and not plain["model"].jit_compile
+    assert keras_pgen.get_config(method, "default").jit_compile
+    assert_same_state(state(plain["model"]), state(xla["model"]), atol=2e-5, rtol=1e-3)
