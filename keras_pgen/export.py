@@ -96,7 +96,11 @@ def export_endpoints(export_base, name, endpoints, tracked_objects=(), default=N
         raise ValueError(f"default endpoint {default!r} is not one of {sorted(endpoints)}")
     archive = keras.export.ExportArchive()
     for obj in tracked_objects:
-        archive.track(obj)
+        # Keras models and layers are not tracked: the endpoints' traced functions capture their
+        # variables themselves, and tracking the Keras wrappers too would store every weight twice
+        # (keras-team/keras#23553: 2x the SavedModel size and 2x the variable memory when served).
+        if not isinstance(obj, keras.layers.Layer):
+            archive.track(obj)
     # ExportArchive exposes the first endpoint added as serving_default.
     for endpoint in [default] + [e for e in endpoints if e != default]:
         fn, input_signature = endpoints[endpoint]
