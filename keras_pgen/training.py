@@ -112,7 +112,11 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if is_chief
                        else tf.summary.create_noop_writer())
         self.failure = None
-        self.signum = None
+        self.signum = None  # a signal this process received
+        # Multi-worker: stop only on a stop the workers agreed on (run_custom_loop sets both), so that
+        # a signal arriving in the middle of a step cannot make one worker leave before the others.
+        self.coordinated = False
+        self.agreed_signum = None
         self._old_handlers = {}
 
     # signals: the first SIGINT/SIGTERM asks for a clean stop after the current step
@@ -144,10 +148,15 @@ class TrainingMonitor(keras.callbacks.Callback):
         if self.is_chief and (step % self.config.sample_every == 0 or step == self.config.total_steps):
             self.write_samples(step)
         done = step >= self.config.total_steps
-        if step % self.config.checkpoint_every == 0 or done or self.signum is not None:
+        stop_signal = self.stop_signal()
+        if step % self.config.checkpoint_every == 0 or done or stop_signal is not None:
             self.manager.save(checkpoint_number=step)
-        if done or step >= self.end_step or self.signum is not None:
+        if done or step >= self.end_step or stop_signal is not None:
             self.model.stop_training = True
+
+    def stop_signal(self):
+        """The signal that stops training after this step (None: go on)."""
+        return self.agreed_signum if self.coordinated else self.signum
 
     def on_epoch_end(self, epoch, logs=None):
         if self.failure or not self.is_chief:
@@ -294,9 +303,9 @@ def train(config, workdir, strategy=None, verbose=1):
                 f"non-finite loss at step {bad_step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
                 "training stopped, " + (f"last good checkpoint kept: {manager.latest_checkpoint}"
                                         if manager.latest_checkpoint else "no checkpoint had been saved yet"))
-        if monitor.signum is not None:
+        if monitor.stop_signal() is not None:
             raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved in {workdir}/checkpoints; "
-                                      "run the same command again to continue", monitor.signum)
+                                      "run the same command again to continue", monitor.stop_signal())
     step = int(model.step.numpy())
     export_path = export_model(model, config) if config.export and is_chief else None
     if export_path:
@@ -334,6 +343,7 @@ def run_custom_loop(model, strategy, make_dataset, batch_size, start, end, monit
         return logs, strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None)
 
     monitor.set_model(model)
+    monitor.coordinated = True
     monitor.on_train_begin()
     model.stop_training = False
     try:
@@ -343,8 +353,8 @@ def run_custom_loop(model, strategy, make_dataset, batch_size, start, end, monit
             stop = tf.constant(0 if monitor.signum is None else 1, tf.int32)
             logs, stops = distributed_step(iterator, stop)
             logs = {k: float(v) for k, v in logs.items()}
-            if int(stops) and monitor.signum is None:
-                monitor.signum = signal.SIGTERM  # another worker was told to stop
+            if int(stops):  # some worker was told to stop before this step: all stop after it
+                monitor.agreed_signum = monitor.signum or signal.SIGTERM
             monitor.on_train_batch_end(step - start, logs)
             if (step + 1) % config.log_every == 0 or model.stop_training or step + 1 == end:
                 monitor.on_epoch_end(step // config.log_every, logs)

@@ -230,3 +230,14 @@ def test_bin_generate_writes_grid_and_gif(exports, tmp_path):
     assert Image.open(grid).size == (2 * (32 + 2) + 2,) * 2  # 2x2 tiles of 16 -> 32 pixels.
     walk = Image.open(gif)
     assert walk.size == (32, 32) and walk.n_frames == 8
+
+
+def test_every_weight_is_stored_once(tmp_path):
+    """The SavedModel holds each generator weight once (keras-team/keras#23553 stored them twice)."""
+    from keras_pgen.networks import MSGGANGenerator
+
+    generator = MSGGANGenerator(16, resolution=16, fmap_base=64, fmap_max=32)
+    path = export.export_generator(generator, str(tmp_path), "g", latent_dim=16)
+    stored = [shape for name, shape in tf.train.list_variables(os.path.join(path, "variables", "variables"))
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"]
+    assert sum(int(np.prod(shape)) for shape in stored) == generator.count_params()

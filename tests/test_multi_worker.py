@@ -77,7 +77,9 @@ def test_two_workers_sync_match_one_process_and_resume_after_sigterm(tmp_path):
         time.sleep(0.05)
     procs[1].send_signal(signal.SIGTERM)  # only the second worker is told
     codes, outputs = finish(procs)
-    assert codes == [128 + signal.SIGTERM] * 2, outputs
+    for index, output in enumerate(outputs):
+        print(f"---- worker {index} (exit {codes[index]}) ----\n{output[-3000:]}")
+    assert codes == [128 + signal.SIGTERM] * 2
     stopped = tf.train.latest_checkpoint(str(workdir / "checkpoints"))
     stopped_step = int(checkpoint_values(stopped)["step/.ATTRIBUTES/VARIABLE_VALUE"])
     assert 0 < stopped_step < steps, outputs
