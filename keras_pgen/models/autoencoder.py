@@ -329,12 +329,7 @@ def autoencoder_arguments(config):
                 kl_weight=config.kl_weight, kl_warmup_steps=config.kl_warmup_steps)
 
 
-def make_adam(config, lr=None):
-    """Adam with the config's betas and epsilon (learning rate: `lr`, default config.lr)."""
-    return base.make_adam(config, config.lr if lr is None else lr)
-
-
 def compile_autoencoder(model, config):
     """Compiles an `Autoencoder` with the config's Adam; returns it."""
-    model.compile(ae_optimizer=make_adam(config), jit_compile=config.jit_compile)
+    model.compile(ae_optimizer=base.make_adam(config, config.lr), jit_compile=config.jit_compile)
     return model

@@ -32,9 +32,8 @@ from keras import ops
 
 from keras_pgen import losses
 from keras_pgen.losses import feature_matching
-from keras_pgen.models.autoencoder import (Autoencoder, autoencoder_arguments, build_decoder, build_encoder,
-                                           make_adam)
-from keras_pgen.models.base import gradients, num_replicas
+from keras_pgen.models.autoencoder import Autoencoder, autoencoder_arguments, build_decoder, build_encoder
+from keras_pgen.models.base import gradients, make_adam, num_replicas
 from keras_pgen.networks.feature_discriminator import FeatureDiscriminator
 
 ADVERSARIAL_LOSSES = ("hinge", "wgan_gp", "ns")
@@ -262,7 +261,7 @@ def adversarial_arguments(config, encoder):
 
 def compile_adversarial(model, config):
     """Compiles with Adam for the autoencoder (config.lr) and D (config.d_lr); returns the model."""
-    model.compile(ae_optimizer=make_adam(config), d_optimizer=make_adam(config, lr=config.d_lr),
+    model.compile(ae_optimizer=make_adam(config, config.lr), d_optimizer=make_adam(config, config.d_lr),
                   jit_compile=config.jit_compile)
     return model
 
