@@ -32,6 +32,18 @@ def _to_uint8(images):
     return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
 
 
+# zlib level of the served PNGs: 1 (fastest) encodes a 1024x1024 image ~7x faster than the
+# default 6 (0.1 s against 0.7 s on a 2-core CPU) for files ~15% larger.
+PNG_COMPRESSION = 1
+
+
+def _image_outputs(images):
+    """{"images": uint8 NHWC, "png_bytes": one encoded PNG per image} from float images in [-1, 1]."""
+    images = _to_uint8(images)
+    encode = lambda image: tf.io.encode_png(image, compression=PNG_COMPRESSION)  # noqa: E731
+    return {"images": images, "png_bytes": tf.map_fn(encode, images, fn_output_signature=tf.string)}
+
+
 def _integer_versions(model_dir):
     """Sorted integer version numbers of the subdirectories of `model_dir` (others ignored)."""
     if not os.path.isdir(model_dir):
@@ -183,9 +195,7 @@ def export_generator(
                     f"output_index={output_index} but {generator.name!r} has {len(outputs)} outputs"
                 )
             outputs = outputs[output_index]
-        images = _to_uint8(outputs)
-        png_bytes = tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
-        return {"images": images, "png_bytes": png_bytes}
+        return _image_outputs(outputs)
 
     def sample(num_images, seed):
         z = tf.random.stateless_normal(
@@ -220,12 +230,6 @@ def export_generator(
 def _from_uint8(images):
     """uint8 images -> float32 in [-1, 1]: x / 127.5 - 1 (the training pipeline's mapping)."""
     return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
-def _image_outputs(images):
-    """{"images": uint8 NHWC, "png_bytes": one encoded PNG per image} from float images in [-1, 1]."""
-    images = _to_uint8(images)
-    return {"images": images, "png_bytes": tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)}
 
 
 def export_autoencoder(

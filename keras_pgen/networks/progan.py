@@ -26,6 +26,21 @@ def _downsample(x):
     return keras.ops.average_pool(x, 2, strides=2, padding="valid")
 
 
+def _strip_base(resolutions, resolution, strips, min_rows):
+    """The highest resolution computed whole when the image is made in `strips` strips (see `_call_in_strips`).
+
+    The blocks above it are tiled: those whose strips have at least `min_rows` rows (fewer rows
+    would spend too much on the halo); 4x4 (the dense stem) is never tiled. `resolution`
+    itself when there is nothing to tile.
+    """
+    if strips <= 1:
+        return resolution
+    if resolution % strips:
+        raise ValueError(f"strips must divide the resolution {resolution}, got {strips}")
+    whole = [r for r in resolutions if r <= resolution and (r == 4 or r // strips < min_rows)]
+    return whole[-1]
+
+
 class _Growing(SubclassedModel):
     """Shared stage logic: the current sub-graph (a Python choice) and the fade-in weight (a variable)."""
 
@@ -87,7 +102,9 @@ class ProGANGenerator(_Growing):
 
     Call: `generator(z)` runs the current stage (`set_stage`, `alpha`);
     `generator(z, resolution=r, alpha=a)` runs resolution r blended with weight a
-    (alpha None: no blend).
+    (alpha None: no blend). `strips=n` computes the blocks whose n strips have at least
+    `strip_min_rows` (64) rows strip by strip: the same image with a fraction of the peak
+    activation memory (the export uses it at 1024x1024).
 
     Example:
     >>> g = ProGANGenerator(latent_dim=16, resolution=16, fmap_base=64, fmap_max=32)
@@ -107,9 +124,9 @@ class ProGANGenerator(_Growing):
         self.stem = _sub_model((latent_dim,), lambda z: blocks.generator_stem(z, nf(4)), "g4")
         for r in res[1:]:
             block = lambda x, r=r: blocks.upscale_generator_block(x, nf(r), name=f"g{r}")  # noqa: E731
-            setattr(self, f"block_{r}", _sub_model((r // 2, r // 2, nf(r // 2)), block, f"g{r}"))
+            setattr(self, f"block_{r}", _sub_model((None, r // 2, nf(r // 2)), block, f"g{r}"))
         for r in res:
-            setattr(self, f"to_rgb_{r}", _sub_model((r, r, nf(r)),
+            setattr(self, f"to_rgb_{r}", _sub_model((None, r, nf(r)),
                                                     lambda x, r=r: blocks.to_rgb(x, image_channels, name=f"to_rgb_{r}"),
                                                     f"to_rgb_{r}"))
         self._init_growing(resolution)
@@ -126,8 +143,11 @@ class ProGANGenerator(_Growing):
             used.append(getattr(self, f"to_rgb_{resolution // 2}"))
         return used
 
-    def call(self, z, resolution=None, alpha=None, training=None):
+    def call(self, z, resolution=None, alpha=None, training=None, strips=1, strip_min_rows=64):
         resolution, alpha = self._resolve(resolution, alpha)
+        base = _strip_base(self.resolutions, resolution, strips, strip_min_rows)
+        if base < resolution:
+            return self._call_in_strips(z, resolution, alpha, training, strips, base)
         x = self.stem(z, training=training)
         previous = x
         for r in self.resolutions[1:]:
@@ -140,6 +160,43 @@ class ProGANGenerator(_Growing):
             return images
         old = _upsample(getattr(self, f"to_rgb_{resolution // 2}")(previous, training=training))
         return self.fade_in([old, images], alpha=alpha)
+
+    def _call_in_strips(self, z, resolution, alpha, training, strips, base):
+        """`call` with the blocks above `base` computed in `strips` horizontal strips (same result).
+
+        Every layer above 4x4 is local (3x3 and 1x1 convolutions, per-pixel bias, LeakyReLU and
+        pixel norm): output rows [a, b) of a block need only input rows [a // 2 - 1, ceil(b / 2) + 1)
+        (clipped to the image; a conv's zero padding at the image border is the true one), so each
+        strip is computed from the full `base` features through the tiled blocks and the rows its
+        halo adds are cropped. At 1024x1024 the largest live activation shrinks from 64 MB to a
+        strip's share, which lowers the peak memory and keeps the buffers in the allocator's reused
+        heap. The fade-in's old path upsamples rows [a // 2, ceil(b / 2)) of the previous resolution.
+        """
+        x = self.stem(z, training=training)
+        for r in self.resolutions[1:]:
+            if r > base:
+                break
+            x = getattr(self, f"block_{r}")(x, training=training)
+
+        def rows(r, a, b):  # rows [a, b) of block r's output
+            if r == base:
+                return x[:, a:b]
+            lo, hi = max(0, a // 2 - 1), min(r // 2, (b + 1) // 2 + 1)
+            y = getattr(self, f"block_{r}")(rows(r // 2, lo, hi), training=training)
+            return y[:, a - 2 * lo:b - 2 * lo]
+
+        to_rgb = getattr(self, f"to_rgb_{resolution}")
+        step = resolution // strips
+        outputs = []
+        for a in range(0, resolution, step):
+            images = to_rgb(rows(resolution, a, a + step), training=training)
+            if alpha is not None:  # rows [a, a + step) of the upsampled previous resolution
+                lo, hi = a // 2, (a + step + 1) // 2
+                old = getattr(self, f"to_rgb_{resolution // 2}")(rows(resolution // 2, lo, hi), training=training)
+                old = _upsample(old)[:, a - 2 * lo:a - 2 * lo + step]
+                images = self.fade_in([old, images], alpha=alpha)
+            outputs.append(images)
+        return keras.ops.concatenate(outputs, axis=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_pgen")

@@ -163,3 +163,40 @@ def test_bad_stage_and_config_round_trip(tiny):
     clone = ProGANGenerator.from_config(g.get_config())
     assert clone.get_config() == g.get_config() and len(clone.weights) == len(g.weights)
     assert ProGANDiscriminator.from_config(d.get_config()).get_config() == d.get_config()
+
+
+@pytest.mark.parametrize("fading", [False, True])
+@pytest.mark.parametrize("strips,min_rows", [(2, 16), (4, 4), (8, 2), (16, 1), (64, 1)])
+def test_generator_in_strips_equals_the_whole_image(strips, min_rows, fading):
+    """Strips of 64 / strips rows, tiling every block whose strips have >= min_rows rows: the same image.
+
+    In float64 the two are equal to rounding (float32 convolutions of other sizes sum in
+    another order, which pixel norm can amplify to ~3e-5 where a pixel's features are small).
+    """
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")  # the sub-models' inputs
+    keras.config.set_dtype_policy("float64")  # the layers' variables and computations
+    try:
+        g = ProGANGenerator(latent_dim=8, resolution=64, fmap_base=64, fmap_max=16)
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+    assert g.stem.weights[0].dtype == "float64"
+    if fading:
+        g.set_stage(64, fading=True)
+        g.alpha.assign(0.3)
+    z = rand((2, 8)).astype(np.float64)
+    whole = np_out(g(z))
+    assert whole.shape == (2, 64, 64, 3)
+    np.testing.assert_allclose(np_out(g(z, strips=strips, strip_min_rows=min_rows)), whole, rtol=0, atol=1e-12)
+
+
+def test_strip_base_is_the_highest_resolution_computed_whole():
+    from keras_pgen.networks.progan import _strip_base
+
+    res = [4, 8, 16, 32, 64, 128, 256, 512, 1024]
+    assert _strip_base(res, 1024, 8, 64) == 256  # 512 and 1024 are tiled: 64 and 128 rows per strip
+    assert _strip_base(res, 1024, 1, 64) == 1024 and _strip_base(res, 256, 8, 64) == 256  # nothing to tile
+    assert _strip_base(res, 64, 64, 1) == 32 and _strip_base(res, 64, 4, 1) == 4  # the dense 4x4 stem is never tiled
+    with pytest.raises(ValueError, match="strips must divide the resolution 64, got 3"):
+        _strip_base(res, 64, 3, 1)
