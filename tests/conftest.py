@@ -1,5 +1,6 @@
 """Shared test set-up: two logical CPU devices (for 1-vs-2-replica tests) and tiny configs."""
 import functools
+import glob
 import os
 import sys
 
@@ -48,3 +49,17 @@ def run_bin(script, *args, timeout=300, env=None, **kwargs):
     return subprocess.run([sys.executable, os.path.join(REPO, "bin", script), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=kwargs.pop("cwd", REPO),
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}, **kwargs)
+
+
+def tensorboard_summaries(workdir):
+    """(tag, step, summary value) of every event a run wrote to `workdir`/tensorboard."""
+    for path in sorted(glob.glob(os.path.join(str(workdir), "tensorboard", "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                yield value.tag, event.step, value
+
+
+def tensorboard_scalars(workdir, prefix):
+    """{(tag, step): float} of the scalars whose tag starts with `prefix`."""
+    return {(tag, step): float(tf.make_ndarray(value.tensor))
+            for tag, step, value in tensorboard_summaries(workdir) if tag.startswith(prefix)}

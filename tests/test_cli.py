@@ -9,7 +9,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from tests.conftest import REPO, run_bin
+from tests.conftest import REPO, run_bin, tensorboard_summaries
 
 
 def _train_args(tmp_path, method="msg_gan", *extra):
@@ -41,14 +41,9 @@ def test_train_msg_gan_tiny_end_to_end(tmp_path):
 
 
 def test_tensorboard_has_losses_learning_rates_and_samples(tmp_path):
-    import tensorflow as tf
-
     proc = run_bin("train", *_train_args(tmp_path, "msg_gan", "--config.export=false"))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tags = set()
-    for path in glob.glob(str(tmp_path / "w" / "tensorboard" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(v.tag for v in event.summary.value)
+    tags = {tag for tag, _, _ in tensorboard_summaries(tmp_path / "w")}
     assert {"train/d_loss", "train/g_loss", "learning_rate/g", "learning_rate/d"} <= tags
     assert {"samples/4x4", "samples/8x8", "samples/16x16"} <= tags
 

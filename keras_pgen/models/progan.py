@@ -177,14 +177,17 @@ class ProGAN(GAN):
 
     def export_generator(self):
         """The EMA generator at the current stage, in strips, XLA-compiled when `export_jit_compile` (see `ServingGenerator`)."""
-        strips = math.gcd(self.export_strips, self.phase.resolution)
-        return ServingGenerator(self.ema_generator, jit_compile=self.export_jit_compile, strips=strips)
+        return ServingGenerator(self.ema_generator, jit_compile=self.export_jit_compile, strips=self._strips())
+
+    def _strips(self):
+        """`export_strips`, reduced to a divisor of the current resolution."""
+        return math.gcd(self.export_strips, self.phase.resolution)
 
     def export_to(self, export_dir, name, metadata):
         """Exports the EMA generator at the current resolution and alpha (recorded in the metadata)."""
         extra = {"alpha": float(self.ema_generator.alpha.numpy()), "fading": self.phase.fading,
                  "final_resolution": self.final_resolution, "jit_compile": self.export_jit_compile,
-                 "strips": math.gcd(self.export_strips, self.phase.resolution)}
+                 "strips": self._strips()}
         return super().export_to(export_dir, name, {**metadata, **extra})
 
     # ---- training ------------------------------------------------------------------------------

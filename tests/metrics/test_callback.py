@@ -1,5 +1,4 @@
 """KID/FID during training (eval_every): logged to TensorBoard, equal to a recomputation from the EMA generator."""
-import glob
 import types
 
 import numpy as np
@@ -8,6 +7,7 @@ import tensorflow as tf
 
 from keras_pgen import data, images, metrics
 from keras_pgen.metrics import callback
+from tests.conftest import tensorboard_scalars
 from tests.models.test_gan_training import run
 
 
@@ -15,12 +15,7 @@ def test_eval_every_logs_kid_and_fid_of_the_ema_generator(tiny_config, tmp_path)
     config = tiny_config("msg_gan", total_steps=4, eval_every=2, eval_num_samples=16, eval_features="pixels",
                          export=False)
     result = run(config, tmp_path / "w")
-    values = {}
-    for path in glob.glob(str(tmp_path / "w" / "tensorboard" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                if v.tag.startswith("eval/"):
-                    values[(v.tag, event.step)] = float(tf.make_ndarray(v.tensor))
+    values = tensorboard_scalars(tmp_path / "w", "eval/")
     assert set(values) == {(f"eval/{n}", s) for n in ("kid", "kid_std", "fid") for s in (2, 4)}
     # the numbers at the last step, recomputed from the EMA generator's largest scale, quantised as the
     # export does (test_gan_training checks the export equals it), with the callback's latents

@@ -1,5 +1,4 @@
 """DiffAugment / ADA in the GAN template: where D sees augmented images, ADA's p, replicas, checkpoints."""
-import glob
 
 import keras
 import numpy as np
@@ -8,7 +7,7 @@ import tensorflow as tf
 
 from keras_pgen import data, registry, training
 from keras_pgen.layers import diffaugment
-from tests.conftest import two_replica_strategy
+from tests.conftest import tensorboard_summaries, two_replica_strategy
 from tests.models.test_gan_training import assert_same_state, run, state
 
 
@@ -109,10 +108,7 @@ def test_two_replicas_equal_one_with_ada_and_the_state_is_checkpointed_and_logge
     training._restore(fresh, str(tmp_path / "one"), keep=3)
     assert ada_values(fresh) == pytest.approx([0.8, 0.0, 0.0])
     # TensorBoard: the probability (scalars()) and the logged mean of p and of sign(D(real))
-    tags = set()
-    for path in glob.glob(str(tmp_path / "one" / "tensorboard" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(v.tag for v in event.summary.value)
+    tags = {tag for tag, _, _ in tensorboard_summaries(tmp_path / "one")}
     assert {"augment/ada_p", "train/ada_p", "train/ada_rt"} <= tags
 
 

@@ -10,7 +10,7 @@ import keras_pgen
 from keras_pgen import export, images, registry
 from keras_pgen.models.base import Stage
 from keras_pgen.models.progan import Phase, phase_alpha, progressive_schedule, reset_optimizer_state
-from tests.conftest import run_bin, two_replica_strategy
+from tests.conftest import run_bin, tensorboard_scalars, two_replica_strategy
 from tests.models.test_gan_training import assert_same_state, state
 
 # 4x4 for 2 steps, 8x8 fading in over steps [2, 6) (alpha 0, 1/4, 1/2, 3/4), 8x8 stable [6, 8)
@@ -179,12 +179,7 @@ def test_train_progan_tiny_end_to_end(tmp_path):
     samples = sorted(p.split("/")[-1] for p in glob.glob(str(tmp_path / "w" / "samples" / "*.png")))
     assert samples == ["step_0000002_4x4.png", "step_0000004_8x8.png", "step_0000006_8x8.png",
                        "step_0000008_16x16.png", "step_0000010_16x16.png"]
-    scalars = {}
-    for path in glob.glob(str(tmp_path / "w" / "tensorboard" / "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for v in event.summary.value:
-                if v.tag.startswith("progan/"):
-                    scalars[(v.tag, event.step)] = float(tf.make_ndarray(v.tensor))
+    scalars = tensorboard_scalars(tmp_path / "w", "progan/")
     # phases: 4 [0,2), 8 fading [2,4), 8 [4,6), 16 fading [6,8), 16 [8,10); logged every 2 steps
     assert scalars[("progan/resolution", 2)] == 4 and scalars[("progan/resolution", 10)] == 16
     assert scalars[("progan/alpha", 8)] == 1.0
