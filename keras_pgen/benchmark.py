@@ -32,9 +32,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHILD = """
 import os, sys
 sys.path.insert(0, {repo!r})
+from keras_pgen import memory
+mmap_threshold = {mmap} if {mmap} and memory.return_large_buffers_to_os({mmap}) else 0  # before TensorFlow loads
 from keras_pgen.benchmark import time_exported_generator  # imports only TensorFlow
 import json
-print("BENCHMARK_RESULT " + json.dumps(time_exported_generator({path!r}, {batch}, {repeats}, {threads})))
+result = time_exported_generator({path!r}, {batch}, {repeats}, {threads})
+print("BENCHMARK_RESULT " + json.dumps({{**result, "malloc_mmap_threshold": mmap_threshold}}))
 """
 
 
@@ -119,12 +122,12 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0):
             "image_shape": list(out["images"].shape[1:])}
 
 
-def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, xla):
+def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, xla, mmap_threshold):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if xla:  # XLA auto-clustering of the loaded graph on the CPU (the PNG encoder stays outside)
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " --tf_xla_auto_jit=2 --tf_xla_cpu_global_jit").strip()
     code = _CHILD.format(repo=REPO, path=path, batch=int(batch_size), repeats=int(repeats),
-                         threads=int(intra_op_threads))
+                         threads=int(intra_op_threads), mmap=int(mmap_threshold))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCHMARK_RESULT "):
@@ -152,8 +155,13 @@ def build_final_model(method, preset, overrides=()):
 
 
 def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats=5, intra_op_threads=0, xla=False,
-                  overrides=()):
-    """Seconds per image and peak resident memory of the exported generator on the CPU (see module doc)."""
+                  mmap_threshold=0, overrides=()):
+    """Seconds per image and peak resident memory of the exported generator on the CPU (see module doc).
+
+    `mmap_threshold` (bytes; default 0: glibc's own moving threshold) is applied in the timing
+    process with `memory.return_large_buffers_to_os`, as a server would set
+    `MALLOC_MMAP_THRESHOLD_`: less peak memory, slower (README, "Measured"); the result records it.
+    """
     config, model = build_final_model(method, preset, overrides)
     generator = model.export_generator()
     discriminator = getattr(model, "discriminator", None)
@@ -168,7 +176,7 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
         with open(os.path.join(path, "keras_pgen.json")) as f:
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
-        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla) for b in batch_sizes}
+        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold) for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_pgen import images as images_lib
+from keras_pgen.layers.equalized import folded_scales
 
 METADATA_FILE = "keras_pgen.json"
 DEFAULT_SIGNATURE = "serving_default"
@@ -164,7 +165,9 @@ def export_generator(
       - `serving_default` (also `generate`): input `z` [None, latent_dim].
       - `sample`: int32 scalars `num_images` and `seed`; z is
         `tf.random.stateless_normal([num_images, latent_dim], seed=[seed, 0])`.
-    The generator runs with `training=False`. `keras_pgen.json` records latent_dim,
+    The generator runs with `training=False`, its equalized layers' run-time scales folded
+    into the saved weights (`layers.equalized.folded_scales`; the in-memory generator is left
+    as it was). `keras_pgen.json` records latent_dim,
     resolution (height), image_shape, channels, method and `metadata`.
 
     Args:
@@ -186,7 +189,11 @@ def export_generator(
         ValueError: latent size not inferable, bad `output_index` or non-image output.
     """
     latent_dim = int(latent_dim or _infer_latent_dim(generator))
+    with folded_scales(generator):  # the graph reads pre-scaled weights: no per-call kernel copies
+        return _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, method, metadata)
 
+
+def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, method, metadata):
     def generate(z):
         outputs = generator(z, training=False)
         if isinstance(outputs, (list, tuple)):

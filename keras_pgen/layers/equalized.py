@@ -19,10 +19,18 @@ class _EqualizedMixin:
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(units,), initializer="zeros")
 
+    def scaled_kernel(self):
+        """The kernel as the layer applies it: `kernel * runtime_scale` (the kernel itself once folded)."""
+        return self.kernel if self.runtime_scale == 1.0 else self.kernel * self.runtime_scale
+
     def _add_bias(self, x):
         if self.bias is None:
             return x
-        return x + self.bias * self.lr_multiplier
+        return x + (self.bias if self.bias_scale == 1.0 else self.bias * self.bias_scale)
+
+    @property
+    def bias_scale(self):
+        return getattr(self, "_bias_scale", self.lr_multiplier)
 
     def _equalized_config(self):
         return {"gain": self.gain, "use_bias": self.use_bias, "lr_multiplier": self.lr_multiplier}
@@ -61,7 +69,7 @@ class EqualizedDense(_EqualizedMixin, keras.layers.Layer):
         self._init_equalized((fan_in, self.units), fan_in, self.units)
 
     def call(self, x):
-        return self._add_bias(ops.matmul(x, self.kernel * self.runtime_scale))
+        return self._add_bias(ops.matmul(x, self.scaled_kernel()))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -104,7 +112,7 @@ class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
         self._init_equalized((k, k, cin, self.filters), k * k * cin, self.filters)
 
     def call(self, x):
-        y = ops.conv(x, self.kernel * self.runtime_scale, strides=1, padding=self.padding)
+        y = ops.conv(x, self.scaled_kernel(), strides=1, padding=self.padding)
         return self._add_bias(y)
 
     def compute_output_shape(self, input_shape):
@@ -116,3 +124,38 @@ class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "padding": self.padding, **self._equalized_config()}
+
+
+class folded_scales:  # noqa: N801 (a context manager used like a function)
+    """`with folded_scales(network):` its equalized layers hold `kernel * scale` and run without the multiply.
+
+    Equalized layers multiply their kernels by a constant at every call, so a graph traced
+    from them keeps a scaled copy of every kernel alive next to the variable while it runs
+    (all of them at once: nothing orders those multiplies after the data). For export, the
+    constants are folded into the variables inside this block, so the traced graph reads
+    the variables directly: the same outputs (to float rounding) with no per-call copies.
+    On exit the exact original values and scales are restored, so training goes on as before.
+    """
+
+    def __init__(self, network):
+        self.layers = [layer for layer in network._flatten_layers(include_self=False)
+                       if isinstance(layer, _EqualizedMixin) and layer.built]
+
+    def __enter__(self):
+        self.saved = []
+        for layer in self.layers:
+            bias = None if layer.bias is None else layer.bias.numpy()
+            self.saved.append((layer.kernel.numpy(), bias, layer.runtime_scale, layer.bias_scale))
+            layer.kernel.assign(layer.kernel * layer.runtime_scale)
+            if layer.bias is not None:
+                layer.bias.assign(layer.bias * layer.bias_scale)
+            layer.runtime_scale, layer._bias_scale = 1.0, 1.0
+        return self
+
+    def __exit__(self, *exc):
+        for layer, (kernel, bias, scale, bias_scale) in zip(self.layers, self.saved):
+            layer.kernel.assign(kernel)
+            if bias is not None:
+                layer.bias.assign(bias)
+            layer.runtime_scale, layer._bias_scale = scale, bias_scale
+        return False

@@ -45,7 +45,7 @@ class UpscaleConv2D(EqualizedConv2D):
 
     def phase_kernel(self):
         """[2, 2, in, 4 * filters]: the kernels of output phases (0, 0), (0, 1), (1, 0), (1, 1)."""
-        w = self.kernel * self.runtime_scale
+        w = self.scaled_kernel()
         kernels = []
         for a in (0, 1):
             rows = ops.stack(_phase_taps(w, a))  # [2, 3, in, out]

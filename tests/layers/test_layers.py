@@ -250,3 +250,41 @@ def test_layer_config_round_trip(make, input_shape):
     # Registered for keras.saving.
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(restored) is type(layer) and restored.get_config() == config
+
+
+def test_folded_scales_runs_the_same_network_from_prescaled_weights_and_restores_it_exactly():
+    """Export folds the equalized scales into the variables: same outputs; afterwards the exact old state."""
+    from keras_pgen.layers import UpscaleConv2D
+    from keras_pgen.layers.equalized import folded_scales
+
+    keras.utils.set_random_seed(3)
+    z = keras.Input((6,))
+    x = keras.layers.Reshape((2, 2, 4))(EqualizedDense(16, lr_multiplier=0.1, name="dense")(z))
+    x = UpscaleConv2D(5, name="up")(x)
+    y = EqualizedConv2D(3, 3, gain=1.0, lr_multiplier=0.5, name="conv")(x)
+    net = keras.Model(z, y)
+    for w in net.weights:  # non-zero biases, so their lr_multiplier matters
+        w.assign(np.random.RandomState(len(w.name)).randn(*w.shape).astype("float32"))
+    inputs = np.random.RandomState(0).randn(4, 6).astype("float32")
+    before = [w.numpy() for w in net.weights]
+    expected = net(inputs).numpy()
+    conv = net.get_layer("conv")
+    with folded_scales(net) as folded:
+        assert len(folded.layers) == 3
+        assert conv.runtime_scale == 1.0 and conv.bias_scale == 1.0
+        np.testing.assert_allclose(conv.kernel.numpy(), before[-2] * (0.5 / math.sqrt(45)), rtol=1e-6)
+        np.testing.assert_allclose(conv.bias.numpy(), before[-1] * 0.5, rtol=1e-6)
+        np.testing.assert_allclose(net(inputs).numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert conv.runtime_scale == pytest.approx(0.5 / math.sqrt(45)) and conv.bias_scale == 0.5
+    for w, b in zip(net.weights, before):
+        np.testing.assert_array_equal(w.numpy(), b)
+    np.testing.assert_array_equal(net(inputs).numpy(), expected)
+
+
+def test_return_large_buffers_to_os_applies_on_glibc():
+    import platform
+
+    from keras_pgen import memory
+
+    applied = memory.return_large_buffers_to_os()
+    assert applied == (platform.libc_ver()[0] == "glibc")

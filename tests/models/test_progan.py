@@ -195,10 +195,12 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys):
 
     with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate', 'pipeline', 'train'"):
         benchmark.run_task("nope")
-    result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2)
+    result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2,
+                                mmap_threshold=131072)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["generator_params"] == 26818 and result["discriminator_params"] == 34922  # with alpha
     timing = result["batch_3"]
     assert timing["image_shape"] == [16, 16, 3] and len(timing["runs"]) == 2 and not result["export_jit_compile"]
     assert timing["seconds_per_image"] == pytest.approx(timing["seconds_per_batch"] / 3, abs=1e-4)
     assert timing["peak_rss_mb"] >= timing["rss_after_import_mb"] > 0
+    assert timing["malloc_mmap_threshold"] == 131072  # keras_pgen.memory, applied in the timing process
