@@ -32,6 +32,7 @@ def build_model(config):
     net = dict(resolution=config.resolution, fmap_base=config.fmap_base, fmap_max=config.fmap_max,
                image_channels=config.channels)
     model = MSGGAN(MSGGANGenerator(config.latent_dim, **net),
-                   MSGGANDiscriminator(mbstd_group_size=config.mbstd_group_size, **net),
+                   MSGGANDiscriminator(mbstd_group_size=config.mbstd_group_size,
+                                       combine=config.get("combine", "from_rgb"), **net),
                    **gan_arguments(config))
     return compile_gan(model, config)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+import keras_pgen
 from keras_pgen.networks import DCGANDiscriminator, DCGANGenerator, MSGGANDiscriminator, MSGGANGenerator
 from keras_pgen.networks import blocks
 
@@ -98,16 +99,6 @@ def test_msg_gan_needs_two_scales():
             network()
 
 
-def test_msg_gan_discriminator_sees_every_scale():
-    _, d = small_msg_gan(resolution=16)
-    images = [rand((4, r, r, 3), seed=r) for r in (4, 8, 16)]
-    base = np_out(d(images))
-    for i in range(3):
-        changed = list(images)
-        changed[i] = images[i] + 1.0
-        assert np.max(np.abs(np_out(d(changed)) - base)) > 1e-4, f"scale {i} ignored"
-
-
 def test_msg_gan_generator_is_deterministic_and_depends_on_z():
     g, _ = small_msg_gan(resolution=8)
     z = rand((2, 8))
@@ -121,7 +112,7 @@ def test_msg_gan_generator_is_deterministic_and_depends_on_z():
 def test_bench64_parameter_counts_and_structure():
     ch = {4: 256, 8: 256, 16: 256, 32: 128, 64: 64}
     g = MSGGANGenerator(latent_dim=256, resolution=64, fmap_base=2048, fmap_max=256)
-    d = MSGGANDiscriminator(resolution=64, fmap_base=2048, fmap_max=256)
+    d = MSGGANDiscriminator(resolution=64, fmap_base=2048, fmap_max=256, combine="from_rgb")
     # Generator by hand: dense 256 -> 4*4*256, conv 3x3 at 4, two convs per resolution, 1x1 toRGB at each.
     g_hand = 256 * 16 * 256 + 16 * 256 + conv_params(3, 256, 256) + conv_params(1, 256, 3)
     for lo, hi in ((4, 8), (8, 16), (16, 32), (32, 64)):
@@ -151,6 +142,42 @@ def test_bench64_parameter_counts_and_structure():
     assert d.get_layer("d32_conv1").kernel.shape == (3, 3, 128, 256)
     assert d.get_layer("d4_conv").kernel.shape == (3, 3, 513, 256)
     assert d.get_layer("d4_conv_valid").kernel.shape == (4, 4, 256, 256)
+
+
+def test_bench64_preset_builds_the_benchmark_architecture():
+    from keras_pgen.models import msg_gan
+
+    model = msg_gan.build_model(keras_pgen.get_config("msg_gan", "bench64"))
+    assert model.discriminator.get_config()["combine"] == "from_rgb"
+    assert (model.generator.count_params(), model.discriminator.count_params()) == (4_559_311, 6_476_097)
+
+
+def test_msg_gan_simple_combine_concatenates_the_raw_images():
+    """phi_simple: C(r) block features + the 3 image channels at every lower scale; counted by hand."""
+    ch = {4: 16, 8: 16, 16: 8, 32: 4}  # fmap_base 64, fmap_max 16
+    _, d = small_msg_gan(resolution=32)
+    assert d.get_config()["combine"] == "simple"
+    hand = conv_params(1, 3, ch[32])  # fromRGB at the top scale only
+    for r in (32, 16, 8):
+        cin = ch[r] if r == 32 else ch[r] + 3
+        hand += conv_params(3, cin, ch[r]) + conv_params(3, ch[r], ch[r // 2])
+    hand += conv_params(3, ch[4] + 3 + 1, ch[4]) + conv_params(4, ch[4], ch[4]) + ch[4] + 1
+    assert d.count_params() == hand
+    assert d.get_layer("d16_conv0").kernel.shape == (3, 3, ch[16] + 3, ch[16])
+    assert not [layer.name for layer in d.layers if layer.name.startswith("from_rgb_") and layer.name != "from_rgb_32"]
+    with pytest.raises(ValueError, match="unknown combine 'sum'"):
+        MSGGANDiscriminator(resolution=8, fmap_base=64, fmap_max=16, combine="sum")
+
+
+@pytest.mark.parametrize("combine", ["simple", "from_rgb"])
+def test_msg_gan_discriminator_sees_every_scale_with_either_combine(combine):
+    d = MSGGANDiscriminator(resolution=16, fmap_base=64, fmap_max=16, combine=combine)
+    images = [rand((4, r, r, 3), seed=r) for r in (4, 8, 16)]
+    base = np_out(d(images))
+    for i in range(3):
+        changed = list(images)
+        changed[i] = images[i] + 1.0
+        assert np.max(np.abs(np_out(d(changed)) - base)) > 1e-4, f"scale {i} ignored"
 
 
 def test_msg_gan_discriminator_without_mbstd_has_one_channel_less():
