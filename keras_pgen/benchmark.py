@@ -176,7 +176,8 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
         with open(os.path.join(path, "keras_pgen.json")) as f:
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
-        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold) for b in batch_sizes}
+        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold)
+                   for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

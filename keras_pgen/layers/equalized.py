@@ -10,6 +10,7 @@ class _EqualizedMixin:
 
     def _init_equalized(self, kernel_shape, fan_in, units):
         self.runtime_scale = self.gain / math.sqrt(fan_in) * self.lr_multiplier
+        self.bias_scale = self.lr_multiplier
         self.kernel = self.add_weight(
             name="kernel",
             shape=kernel_shape,
@@ -27,10 +28,6 @@ class _EqualizedMixin:
         if self.bias is None:
             return x
         return x + (self.bias if self.bias_scale == 1.0 else self.bias * self.bias_scale)
-
-    @property
-    def bias_scale(self):
-        return getattr(self, "_bias_scale", self.lr_multiplier)
 
     def _equalized_config(self):
         return {"gain": self.gain, "use_bias": self.use_bias, "lr_multiplier": self.lr_multiplier}
@@ -149,7 +146,7 @@ class folded_scales:  # noqa: N801 (a context manager used like a function)
             layer.kernel.assign(layer.kernel * layer.runtime_scale)
             if layer.bias is not None:
                 layer.bias.assign(layer.bias * layer.bias_scale)
-            layer.runtime_scale, layer._bias_scale = 1.0, 1.0
+            layer.runtime_scale, layer.bias_scale = 1.0, 1.0
         return self
 
     def __exit__(self, *exc):
@@ -157,5 +154,5 @@ class folded_scales:  # noqa: N801 (a context manager used like a function)
             layer.kernel.assign(kernel)
             if bias is not None:
                 layer.bias.assign(bias)
-            layer.runtime_scale, layer._bias_scale = scale, bias_scale
+            layer.runtime_scale, layer.bias_scale = scale, bias_scale
         return False

@@ -65,7 +65,7 @@ class MSGGANDiscriminator(ConfigurableModel):
 
     The combine function (the paper's phi):
     - "simple" (default, the paper's phi_simple): the raw image is concatenated to the
-      block's features (C(r) + 3 channels);
+      block's features (C(r) + image_channels channels);
     - "from_rgb": the image goes through its own 1x1 fromRGB conv + LeakyReLU to C(r)
       channels first (2 * C(r) channels; the `bench64` architecture of ../shared/bench).
       With equalized learning rate the low-resolution images then carry half of each

@@ -140,6 +140,7 @@ def test_export_in_strips_reproduces_the_whole_image_generator(jit_compile, tmp_
     """At 128x128 in 2 strips the 128x128 block runs strip by strip (64 rows each) in the export, mid fade-in."""
     from keras_pgen.benchmark import build_final_model
 
+    keras.utils.set_random_seed(0)  # the weights must not depend on which tests ran before in this worker
     _, model = build_final_model("progan", "tiny", [
         "resolution=128", "latent_dim=8", "fmap_base=1024", "fmap_max=8", "total_steps=22", "export_strips=2",
         f"export_jit_compile={jit_compile}"])
@@ -152,7 +153,9 @@ def test_export_in_strips_reproduces_the_whole_image_generator(jit_compile, tmp_
     # of 3 convolves in another summation order, which pixel norm amplifies to ~1e-4 here)
     whole = np.concatenate([np.asarray(model.ema_generator(z[i:i + 1], training=False)) for i in range(3)])
     served = np.asarray(model.export_generator()(z))
-    np.testing.assert_allclose(served, whole, atol=5e-5)  # XLA fuses the float math differently
+    # XLA fuses the float math differently: over random weights (seeds 1-6) 1-2 of the 147,456
+    # values reached 6.4e-5 / 7e-5 under XLA, the plain graph stays within 5e-5
+    np.testing.assert_allclose(served, whole, atol=1.5e-4 if jit_compile else 5e-5)
     loaded = export.load_generator(model.export_to(str(tmp_path), "progan", {"step": 0}))
     assert loaded.metadata["strips"] == 2 and loaded.metadata["alpha"] == alpha
     diff = np.abs(loaded.generate(z).astype(int) - images.to_uint8(whole))
