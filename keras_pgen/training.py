@@ -180,19 +180,22 @@ class TrainingMonitor(keras.callbacks.Callback):
                 tf.summary.image(f"samples/{name}", grid[None])
 
 
-def _write_config(config, workdir):
-    """Saves config.json; on resume, warns about fields that changed since the first run."""
+def _config_changes(config, workdir):
+    """Fields of `config` that differ from the workdir's config.json ("name: old -> new"); [] for a new run."""
     path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        previous = json.load(f)
     current = json.loads(config.to_json())
-    if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)
-        changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
-        if changed:
-            logging.warning("config differs from the run in %s: %s", workdir,
-                            ", ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in changed))
-    with open(path, "w") as f:
-        json.dump(current, f, indent=2, sort_keys=True)
+    changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
+    return [f"{k}: {previous.get(k, '<absent>')!r} -> {current.get(k)!r}" for k in changed]
+
+
+def _write_config(config, workdir):
+    """Saves config.json (after a successful restore, so a run that cannot resume leaves it as it was)."""
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(json.loads(config.to_json()), f, indent=2, sort_keys=True)
 
 
 def checkpoint_step(path):
@@ -201,10 +204,14 @@ def checkpoint_step(path):
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-def _restore(model, workdir, keep):
+def _restore(model, workdir, keep, changes=()):
     """Restores the latest checkpoint of `workdir` into `model` (prepared for its step first).
 
     Returns a CheckpointManager over the model's checkpoint items, for saving.
+
+    Raises:
+        ValueError: the checkpoint does not fit the model (other networks, shapes or optimizer
+            state); the message names `changes`, the config fields that differ from the run's.
     """
     directory = os.path.join(workdir, "checkpoints")
     latest = tf.train.latest_checkpoint(directory)
@@ -212,7 +219,16 @@ def _restore(model, workdir, keep):
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            raise ValueError(
+                f"cannot resume {workdir}: its checkpoint {latest} does not fit the model this config builds "
+                f"({str(error).splitlines()[0][:300]}). Config fields that differ from its config.json: "
+                f"{'; '.join(changes) or 'none'}. Resume with the run's own values (a field shown as "
+                f"<absent> did not exist when the run began: pass its old behaviour, e.g. an MSG-GAN run from "
+                f"before `combine` / `fused_upscale` resumes with --config.combine=from_rgb "
+                f"--config.fused_upscale=false), or train in a new workdir.") from error
         logging.info("resumed from %s (step %d)", latest, int(model.step.numpy()))
     return manager
 
@@ -257,15 +273,18 @@ def train(config, workdir, strategy=None, verbose=1):
     strategy = strategy or make_strategy(config.strategy)
     is_chief, worker = worker_role(strategy)
     os.makedirs(workdir, exist_ok=True)
-    if is_chief:
-        _write_config(config, workdir)
+    changes = _config_changes(config, workdir)
+    if changes and is_chief:
+        logging.warning("config differs from the run in %s: %s", workdir, ", ".join(changes))
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
                                   seed=config.seed, num_images=config.num_images or None,
                                   cache_dir=os.path.join(workdir, "data_cache" if is_chief else f".worker{worker}_cache"))
     keras.utils.set_random_seed(config.seed)
     with strategy.scope(), precision_policy(config):
         model = registry.build_model(config)
-    _restore(model, workdir, config.keep_checkpoints)
+    _restore(model, workdir, config.keep_checkpoints, changes)
+    if is_chief:
+        _write_config(config, workdir)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
     manager = tf.train.CheckpointManager(checkpoint, _checkpoint_dir(workdir, is_chief, worker),
                                          max_to_keep=config.keep_checkpoints if is_chief else 1)

@@ -18,9 +18,10 @@ replicas. The template therefore
 
 Small-data augmentation (`augment="diffaugment"` or `"ada"`): the
 differentiable DiffAugment ops (layers/diffaugment.py) are applied to real AND
-generated images wherever the discriminator sees them, in the D step and the G
-step, each time with fresh draws (`augment(images, data, key)`); penalties (GP,
-R1) are taken on the augmented images D saw. A multi-scale pyramid (MSG-GAN)
+generated images wherever the discriminator sees them: the reals once (both
+updates share D's forward pass on them), the G update's fakes and the D update's
+fakes, each with fresh draws (`augment(images, data, key)`); penalties (GP, R1)
+are taken on the augmented images D saw. A multi-scale pyramid (MSG-GAN)
 gets the same draws at every scale, so each scale shows the same colour change,
 translation and cutout relative to its size, as an augmented image's pyramid
 would: independent draws per scale would break the cross-scale consistency that
@@ -54,8 +55,10 @@ AUGMENT_MODES = ("none", "diffaugment", "ada")
 class GAN(Method):
     """Shared GAN template with a custom `train_step`.
 
-    One step is one discriminator update on a fresh fake batch (latents
-    `z_d`) followed by one generator update on another (`z_g`), then the EMA
+    One step is one generator update on a fresh fake batch (latents `z_g`)
+    followed by one discriminator update on another (`z_d`, from the updated
+    generator), both against D's weights at the start of the step, so they share
+    one forward pass of D on the real batch (`train_step`); then the EMA
     generator update. Subclasses override the hooks:
     `real_inputs(images)` (what D sees of a real batch) and `noise_spec()`
     (the per-sample random inputs the pipeline draws).
@@ -139,8 +142,8 @@ class GAN(Method):
             self.trackers.update({n: keras.metrics.Mean(name=n) for n in ("ada_p", "ada_rt")})
 
     def augment_keys(self):
-        """Where D sees images: one set of draws each (the G step's reals only for batch-coupled losses)."""
-        return ("d_real", "d_fake", "g_fake") + (("g_real",) if self.batch_coupled else ())
+        """Where D sees images: one set of draws each (the reals once: both updates share D(reals))."""
+        return ("d_real", "d_fake", "g_fake")
 
     def augment_noise_spec(self):
         """The per-sample augmentation draws: `aug_<key>` uniform [num_draws] for each `augment_keys()`."""
@@ -253,30 +256,40 @@ class GAN(Method):
         return gather_replicas(logits) if self.batch_coupled else logits
 
     def train_step(self, data):
-        replicas = num_replicas()
-        real = self.real_inputs(data["images"])
+        """One generator update, then one discriminator update; both see D's weights of the step's start.
 
-        with tf.GradientTape() as tape:
-            fake = self.augment(self.generator(data["z_d"], training=True), data, "d_fake")
-            real_d = self.augment(real, data, "d_real")
-            real_logits = self.discriminator(real_d, training=True)
+        1. D(reals): the real pyramid (augmented with the `d_real` draws), recorded for D's gradients.
+        2. G update on fresh fakes G(z_g): the G loss takes these real logits as constants. G's update
+           does not change D, so they are exactly what a separate forward pass would give.
+        3. D update on fresh fakes from the updated G, G(z_d), and the same reals (one forward pass
+           on the reals for both losses instead of two).
+
+        Over a run the updates alternate G, D, G, D, ... as with D first; each G update is measured
+        against reals that D has not just been fitted to (README, design notes).
+        """
+        replicas = num_replicas()
+        real = self.augment(self.real_inputs(data["images"]), data, "d_real")
+
+        with tf.GradientTape() as d_tape:
+            real_logits = self.discriminator(real, training=True)
+            with d_tape.stop_recording():
+                with tf.GradientTape() as g_tape:
+                    fake = self.augment(self.generator(data["z_g"], training=True), data, "g_fake")
+                    fake_logits = self._global(self.discriminator(fake, training=True))
+                    reference = self._global(tf.stop_gradient(real_logits)) if self.batch_coupled else None
+                    g_loss = self.g_loss_fn(fake_logits, reference)
+                    scaled = g_loss / replicas
+                grads = gradients(self.g_optimizer, g_tape, scaled, self.generator.trainable_variables)
+                self.g_optimizer.apply(grads, self.generator.trainable_variables)
+            fake = self.augment(tf.nest.map_structure(tf.stop_gradient, self.generator(data["z_d"], training=True)),
+                                data, "d_fake")
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
-            penalties = self.discriminator_penalties(real_d, fake, real_logits, data)
+            penalties = self.discriminator_penalties(real, fake, real_logits, data)
             scaled = (d_loss + sum(penalties.values())) / replicas
-        grads = gradients(self.d_optimizer, tape, scaled, self.discriminator.trainable_variables)
+        grads = gradients(self.d_optimizer, d_tape, scaled, self.discriminator.trainable_variables)
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
         ada_logs = self.update_ada(real_logits)
-
-        with tf.GradientTape() as tape:
-            fake = self.augment(self.generator(data["z_g"], training=True), data, "g_fake")
-            fake_logits = self._global(self.discriminator(fake, training=True))
-            real_logits = (self._global(self.discriminator(self.augment(real, data, "g_real"), training=True))
-                           if self.batch_coupled else None)
-            g_loss = self.g_loss_fn(fake_logits, real_logits)
-            scaled = g_loss / replicas
-        grads = gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply(grads, self.generator.trainable_variables)
 
         self.update_ema()
         self.step.assign_add(1)

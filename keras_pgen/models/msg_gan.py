@@ -31,8 +31,9 @@ def build_model(config):
     """MSGGAN from a config of configs/msg_gan.py (call inside the strategy scope)."""
     net = dict(resolution=config.resolution, fmap_base=config.fmap_base, fmap_max=config.fmap_max,
                image_channels=config.channels)
-    # a config.json written before `combine` existed (export_from_workdir) describes the from_rgb D
-    model = MSGGAN(MSGGANGenerator(config.latent_dim, **net),
+    # a config.json written before `combine` / `fused_upscale` existed (export_from_workdir, resume)
+    # describes the from_rgb D and the unfused G, whose checkpoints restore only into those
+    model = MSGGAN(MSGGANGenerator(config.latent_dim, fused_upscale=config.get("fused_upscale", False), **net),
                    MSGGANDiscriminator(mbstd_group_size=config.mbstd_group_size,
                                        combine=config.get("combine", "from_rgb"), **net),
                    **gan_arguments(config))

@@ -28,6 +28,11 @@ class MSGGANGenerator(ConfigurableModel):
             min(fmap_max, fmap_base / 2**(log2(res) - 1)).
         fmap_max: int, default 256.
         image_channels: int, default 3.
+        fused_upscale: bool, default True. Each block's nearest 2x upsampling and first 3x3 conv
+            run as one `UpscaleConv2D` (the same function and weights, 4/9 of that conv's
+            multiply-adds, no 4x larger intermediate); False builds `UpSampling2D` + conv, the
+            layer list of generators built before this option (their checkpoints restore only
+            into that one).
 
     Returns a list of images, lowest resolution first.
 
@@ -38,18 +43,20 @@ class MSGGANGenerator(ConfigurableModel):
     Reference: Karnewar & Wang, MSG-GAN, https://arxiv.org/abs/1903.06048.
     """
 
-    def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, **kwargs):
+    def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, fused_upscale=True,
+                 **kwargs):
         nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
+        block = blocks.upscale_generator_block if fused_upscale else blocks.generator_block
         res = _scales(resolution)
         z = keras.Input((latent_dim,), name="z")
         x = blocks.generator_stem(z, nf(4))
         outputs = [blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name="to_rgb_4")]
         for r in res[1:]:
-            x = blocks.generator_block(x, nf(r), name=f"g{r}")
+            x = block(x, nf(r), name=f"g{r}")
             outputs.append(blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name=f"to_rgb_{r}"))
         super().__init__(inputs=z, outputs=outputs, **kwargs)
         self._store_args(latent_dim=latent_dim, resolution=resolution, fmap_base=fmap_base,
-                         fmap_max=fmap_max, image_channels=image_channels)
+                         fmap_max=fmap_max, image_channels=image_channels, fused_upscale=fused_upscale)
         self.latent_dim = latent_dim
         self.resolution = resolution
 

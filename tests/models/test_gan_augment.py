@@ -48,9 +48,10 @@ def test_ada_probability_is_clipped_at_one(tiny_config):
     assert float(model.ada_p.numpy()) == 1.0
 
 
-@pytest.mark.parametrize("loss,keys", [("ra_hinge", ["d_fake", "d_real", "g_fake", "g_real"]),
-                                       ("ns", ["d_fake", "d_real", "g_fake"])])
-def test_discriminator_sees_augmented_reals_and_fakes_in_both_steps(loss, keys, tiny_config, monkeypatch):
+@pytest.mark.parametrize("loss", ["ra_hinge", "ns"])
+def test_discriminator_sees_augmented_reals_and_fakes_in_both_steps(loss, tiny_config, monkeypatch):
+    """Reals once (both updates share D's pass on them), then the G update's fakes, then the D update's."""
+    keys = ["d_fake", "d_real", "g_fake"]
     config = tiny_config("msg_gan", augment="diffaugment", augment_policy="translation,cutout", loss=loss)
     model = registry.build_model(config)
     spec = model.noise_spec()
@@ -81,9 +82,9 @@ def test_discriminator_sees_augmented_reals_and_fakes_in_both_steps(loss, keys, 
     assert sorted(augmented) == keys
     pyramid = [(8, 4, 4, 3), (8, 8, 8, 3), (8, 16, 16, 3)]
     assert all([x.shape for x in images] == pyramid for images in augmented.values())  # every scale
-    # D is called exactly on the augmented images: reals and fakes of the D step, fakes (and reals) of the G step
+    # D is called exactly on the augmented images, in this order
     assert len(d_inputs) == len(keys)
-    for seen, key in zip(d_inputs, ["d_real", "d_fake", "g_fake", "g_real"]):
+    for seen, key in zip(d_inputs, ["d_real", "g_fake", "d_fake"]):
         for a, b in zip(seen, augmented[key]):
             np.testing.assert_array_equal(a, b)
     clean = model.real_inputs(batch["images"])

@@ -106,6 +106,32 @@ def test_checkpoint_restores_every_variable(tiny_config, tmp_path):
     assert int(fresh.g_optimizer.iterations.numpy()) == 2
 
 
+def test_resume_with_other_networks_fails_clearly_and_keeps_the_run(tiny_config, tmp_path):
+    """A config whose networks do not fit the checkpoint: a ValueError naming the changed fields; nothing overwritten."""
+    import json
+    import os
+
+    config = tiny_config("msg_gan", total_steps=2, export=False)
+    run(config, tmp_path / "w")
+    with open(tmp_path / "w" / "config.json") as f:
+        saved = json.load(f)
+    del saved["fused_upscale"]  # as written by a run begun before the option existed
+    with open(tmp_path / "w" / "config.json", "w") as f:
+        json.dump(saved, f)
+    checkpoints = sorted(os.listdir(tmp_path / "w" / "checkpoints"))
+    config.update(total_steps=4, fused_upscale=False)  # the generator of such a run: UpSampling2D + conv
+    with pytest.raises(ValueError) as error:
+        run(config, tmp_path / "w")
+    message = str(error.value)
+    assert "cannot resume" in message and "fused_upscale: '<absent>' -> False" in message
+    assert "--config.fused_upscale=false" in message
+    with open(tmp_path / "w" / "config.json") as f:
+        assert json.load(f) == saved  # the run's record is left as it was
+    assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == checkpoints
+    config.fused_upscale = True  # the run's own networks resume
+    assert run(config, tmp_path / "w")["step"] == 4
+
+
 def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path):
     # g_lr=1e30 blows the generator up after its first update; the loss turns non-finite a step or
     # two later (when depends on the networks), and the run must stop there with the step before kept.
@@ -153,6 +179,55 @@ def test_dcgan_batchnorm_with_coupled_loss_on_replicas_is_refused(tiny_config, t
     config = tiny_config("gan", loss="ra_hinge", norm="batch", export=False)
     with pytest.raises(ValueError, match="needs the global batch"):
         run(config, tmp_path / "w", strategy=two_replica_strategy())
+
+
+def test_one_step_is_a_generator_update_then_a_discriminator_update_by_hand(tiny_config):
+    """G update on G(z_g) against D0, then D update on G1(z_d) against D0; one D(reals) pass serves both.
+
+    Rebuilt with plain SGD and the relativistic average hinge written out here, on copies of the
+    networks. The order is what the test checks: with D updated first the generator ends elsewhere.
+    """
+    from keras_pgen import data, registry
+    from keras_pgen.models.gan import clone_network
+
+    lr = 0.05
+    model = registry.build_model(tiny_config("msg_gan", loss="ra_hinge"))
+    model.compile(g_optimizer=keras.optimizers.SGD(lr), d_optimizer=keras.optimizers.SGD(lr))
+    batch = next(iter(data.make_train_dataset(data.load_source("shapes", 16, num_images=64), 8,
+                                              noise_spec=model.noise_spec())))
+    g, d = clone_network(model.generator), clone_network(model.discriminator)
+    real = model.real_inputs(batch["images"])
+    relu = tf.nn.relu
+
+    def sgd(network, loss_fn):
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        for v, grad in zip(network.trainable_variables, tape.gradient(loss, network.trainable_variables)):
+            v.assign_sub(lr * grad)
+        return float(loss)
+
+    def g_loss(d_now):
+        r, f = d_now(real), d_now(g(batch["z_g"]))
+        return tf.reduce_mean(relu(1 + (r - tf.reduce_mean(f)))) + tf.reduce_mean(relu(1 - (f - tf.reduce_mean(r))))
+
+    def d_loss():
+        r, f = d(real), d(g(batch["z_d"]))
+        return tf.reduce_mean(relu(1 - (r - tf.reduce_mean(f)))) + tf.reduce_mean(relu(1 + (f - tf.reduce_mean(r))))
+
+    d_first_g = clone_network(g)  # the other order, for contrast: D updated, then G against the new D
+    d_first_d = clone_network(d)
+    expected_g_loss = sgd(g, lambda: g_loss(d))
+    expected_d_loss = sgd(d, d_loss)
+    logs = model.train_step(batch)
+    for network, expected in ((model.generator, g), (model.discriminator, d)):
+        for a, b in zip(network.get_weights(), expected.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert float(logs["g_loss"]) == pytest.approx(expected_g_loss, rel=1e-5)
+    assert float(logs["d_loss"]) == pytest.approx(expected_d_loss, rel=1e-5)
+    g, d = d_first_g, d_first_d
+    sgd(d, d_loss)  # D first (uses G0's fakes), then G against the updated D
+    sgd(g, lambda: g_loss(d))
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(model.generator.get_weights(), g.get_weights())) > 1e-4
 
 
 def test_ema_update_follows_the_warmed_up_formula(tiny_config):

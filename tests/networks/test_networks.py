@@ -149,7 +149,41 @@ def test_bench64_preset_builds_the_benchmark_architecture():
 
     model = msg_gan.build_model(keras_pgen.get_config("msg_gan", "bench64"))
     assert model.discriminator.get_config()["combine"] == "from_rgb"
+    assert model.generator.get_config()["fused_upscale"]  # the same network, computed with fewer multiply-adds
     assert (model.generator.count_params(), model.discriminator.count_params()) == (4_559_311, 6_476_097)
+
+
+def test_msg_gan_fused_upscale_generator_equals_upsample_then_conv():
+    """fused_upscale (UpscaleConv2D) and UpSampling2D + conv: same weights, outputs and gradients; bench64 counts."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    plain = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16, fused_upscale=False)
+    fused = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16)
+    assert fused.get_config()["fused_upscale"] and not plain.get_config()["fused_upscale"]
+    assert any(isinstance(layer, keras.layers.UpSampling2D) for layer in plain.layers)
+    assert not any(isinstance(layer, keras.layers.UpSampling2D) for layer in fused.layers)
+    assert [w.shape for w in fused.weights] == [w.shape for w in plain.weights]
+    fused.set_weights(plain.get_weights())
+    for layer in fused.layers:  # random biases, so that they take part in the comparison
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(np.random.RandomState(len(layer.name)).randn(*layer.bias.shape))
+    plain.set_weights(fused.get_weights())
+    z = rand((3, 8), seed=5)
+    weights = [np.random.RandomState(i).randn(*(3,) + (r, r, 3)).astype("float32") for i, r in enumerate((4, 8, 16))]
+
+    def outputs_and_gradients(g):
+        with tf.GradientTape() as tape:
+            outs = g(z, training=True)
+            loss = sum(tf.reduce_sum(o * w) for o, w in zip(outs, weights))
+        return [np_out(o) for o in outs], [np.asarray(v) for v in tape.gradient(loss, g.trainable_variables)]
+
+    (out_a, grad_a), (out_b, grad_b) = outputs_and_gradients(plain), outputs_and_gradients(fused)
+    for a, b in zip(out_a + grad_a, out_b + grad_b):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(a).max())))
+    bench = MSGGANGenerator(latent_dim=256, resolution=64, fmap_base=2048, fmap_max=256)
+    assert bench.count_params() == 4_559_311
+    assert bench.get_layer("g64_conv0").kernel.shape == (3, 3, 128, 64)
 
 
 def test_msg_gan_simple_combine_concatenates_the_raw_images():
