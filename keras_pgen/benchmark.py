@@ -36,7 +36,7 @@ from keras_pgen import memory
 mmap_threshold = {mmap} if {mmap} and memory.return_large_buffers_to_os({mmap}) else 0  # before TensorFlow loads
 from keras_pgen.benchmark import time_exported_generator  # imports only TensorFlow
 import json
-result = time_exported_generator({path!r}, {batch}, {repeats}, {threads})
+result = time_exported_generator({path!r}, {batch}, {repeats}, {threads}, {inter})
 print("BENCHMARK_RESULT " + json.dumps({{**result, "malloc_mmap_threshold": mmap_threshold}}))
 """
 
@@ -80,7 +80,7 @@ class _PeakAnonSampler:
         self._thread.join()
 
 
-def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0):
+def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, inter_op_threads=0):
     """Times `serving_default` of the exported generator at `path` in THIS process (a fresh one).
 
     Imports only TensorFlow (what a Python server needs), loads the SavedModel, makes one
@@ -92,7 +92,14 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0):
         everything resident, TensorFlow's libraries included; not ru_maxrss, which on Linux
         also counts the RSS of the parent process at fork time), rss_after_import_mb
         (TensorFlow imported, nothing loaded), peak_anon_mb (sampled RssAnon peak while
-        loading and serving), intra_op_threads.
+        loading and serving), intra_op_threads, inter_op_threads.
+
+    `inter_op_threads` (default 0: TensorFlow's default, one per core) is how many graph
+    ops may run at once. The generator's strips are independent subgraphs: with several
+    inter-op threads TensorFlow may start them side by side and their activations are alive
+    together; with 1, they run one after the other (each convolution still uses every core
+    through the intra-op threads). Measured on faces1024 (README): 10-90 MB less peak, and
+    from as fast to 1.4x slower, run to run. TF Serving's flag is `--tensorflow_inter_op_parallelism`.
     """
     import time
 
@@ -101,6 +108,8 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0):
 
     if intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(int(intra_op_threads))
+    if inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter_op_threads))
     rss_after_import = _memory_mb()[0]
     with _PeakAnonSampler() as sampler:
         serve = tf.saved_model.load(path).signatures["serving_default"]
@@ -119,15 +128,16 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0):
             "peak_rss_mb": round(_memory_mb()[2], 1),
             "rss_after_import_mb": round(rss_after_import, 1), "peak_anon_mb": round(sampler.peak, 1),
             "intra_op_threads": int(intra_op_threads) or tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),  # as set; 0: TF's default
             "image_shape": list(out["images"].shape[1:])}
 
 
-def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, xla, mmap_threshold):
+def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, xla, mmap_threshold, inter_op_threads=0):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if xla:  # XLA auto-clustering of the loaded graph on the CPU (the PNG encoder stays outside)
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " --tf_xla_auto_jit=2 --tf_xla_cpu_global_jit").strip()
     code = _CHILD.format(repo=REPO, path=path, batch=int(batch_size), repeats=int(repeats),
-                         threads=int(intra_op_threads), mmap=int(mmap_threshold))
+                         threads=int(intra_op_threads), mmap=int(mmap_threshold), inter=int(inter_op_threads))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCHMARK_RESULT "):
@@ -155,7 +165,7 @@ def build_final_model(method, preset, overrides=()):
 
 
 def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats=5, intra_op_threads=0, xla=False,
-                  mmap_threshold=0, overrides=()):
+                  mmap_threshold=0, overrides=(), inter_op_threads=0):
     """Seconds per image and peak resident memory of the exported generator on the CPU (see module doc).
 
     `mmap_threshold` (bytes; default 0: glibc's own moving threshold) is applied in the timing
@@ -176,7 +186,8 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
         with open(os.path.join(path, "keras_pgen.json")) as f:
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
-        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold)
+        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold,
+                                                     inter_op_threads)
                    for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:

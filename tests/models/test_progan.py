@@ -199,7 +199,7 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys):
     with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate', 'pipeline', 'train'"):
         benchmark.run_task("nope")
     result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2,
-                                mmap_threshold=131072)
+                                mmap_threshold=131072, inter_op_threads=1)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["generator_params"] == 26818 and result["discriminator_params"] == 34922  # with alpha
     timing = result["batch_3"]
@@ -207,3 +207,4 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys):
     assert timing["seconds_per_image"] == pytest.approx(timing["seconds_per_batch"] / 3, abs=1e-4)
     assert timing["peak_rss_mb"] >= timing["rss_after_import_mb"] > 0
     assert timing["malloc_mmap_threshold"] == 131072  # keras_pgen.memory, applied in the timing process
+    assert timing["inter_op_threads"] == 1  # read back from TensorFlow in the timing process (0: its default)
