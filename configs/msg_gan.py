@@ -11,6 +11,10 @@ from keras_pgen.config import gan_config
 
 PRESETS = ("default", "tiny", "bench64", "faces64", "faces128")
 
+# What a run begun before these fields existed used (its config.json lacks them): the networks its
+# checkpoints restore into (`keras_pgen.config.field`; named in the error of a resume that does not fit).
+BEFORE_FIELDS = {"combine": "from_rgb", "fused_upscale": False}
+
 
 def get_config(preset="default"):
     c = gan_config()

@@ -132,7 +132,7 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, int
             "image_shape": list(out["images"].shape[1:])}
 
 
-def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, xla, mmap_threshold, inter_op_threads=0):
+def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, inter_op_threads, xla, mmap_threshold):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if xla:  # XLA auto-clustering of the loaded graph on the CPU (the PNG encoder stays outside)
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " --tf_xla_auto_jit=2 --tf_xla_cpu_global_jit").strip()
@@ -186,8 +186,8 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
         with open(os.path.join(path, "keras_pgen.json")) as f:
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
-        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, xla, mmap_threshold,
-                                                     inter_op_threads)
+        timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, inter_op_threads, xla,
+                                                     mmap_threshold)
                    for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:

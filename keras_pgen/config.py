@@ -119,6 +119,16 @@ def _config_module(method):
         return module
 
 
+def before_fields(method):
+    """{field: value} a run of `method` used before the field existed (configs/<method>.py's BEFORE_FIELDS)."""
+    return dict(getattr(_config_module(method), "BEFORE_FIELDS", {}))
+
+
+def field(config, key):
+    """`config[key]`; for a config.json written before `key` existed, the value that run used."""
+    return config[key] if key in config else before_fields(config.method)[key]
+
+
 def get_config(method, preset="default"):
     """The ConfigDict of `configs/<method>.py` for `preset` (ValueError naming the choices)."""
     from keras_pgen import registry

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_pgen import config as config_lib
 from keras_pgen import data as data_lib
 from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
@@ -181,15 +182,24 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 def _config_changes(config, workdir):
-    """Fields of `config` that differ from the workdir's config.json ("name: old -> new"); [] for a new run."""
+    """How `config` differs from the workdir's config.json; ([], []) for a new run.
+
+    Returns:
+        (changes, flags): "name: old -> new" for each field that differs ('<absent>' for one the
+        run's config.json lacks), and for the absent fields whose earlier value the method's
+        configs/<method>.py records (`BEFORE_FIELDS`), the `--config.name=value` that restores it.
+    """
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
-        return []
+        return [], []
     with open(path) as f:
         previous = json.load(f)
     current = json.loads(config.to_json())
     changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
-    return [f"{k}: {previous.get(k, '<absent>')!r} -> {current.get(k)!r}" for k in changed]
+    before = config_lib.before_fields(config.method)
+    flags = [f"--config.{k}={str(before[k]).lower() if isinstance(before[k], bool) else before[k]}"
+             for k in changed if k not in previous and k in before]
+    return [f"{k}: {previous.get(k, '<absent>')!r} -> {current.get(k)!r}" for k in changed], flags
 
 
 def _write_config(config, workdir):
@@ -204,14 +214,15 @@ def checkpoint_step(path):
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-def _restore(model, workdir, keep, changes=()):
+def _restore(model, workdir, keep, changes=(), flags=()):
     """Restores the latest checkpoint of `workdir` into `model` (prepared for its step first).
 
     Returns a CheckpointManager over the model's checkpoint items, for saving.
 
     Raises:
         ValueError: the checkpoint does not fit the model (other networks, shapes or optimizer
-            state); the message names `changes`, the config fields that differ from the run's.
+            state); the message names `changes`, the config fields that differ from the run's, and
+            `flags`, those that give back the values of fields the run began without.
     """
     directory = os.path.join(workdir, "checkpoints")
     latest = tf.train.latest_checkpoint(directory)
@@ -225,10 +236,9 @@ def _restore(model, workdir, keep, changes=()):
             raise ValueError(
                 f"cannot resume {workdir}: its checkpoint {latest} does not fit the model this config builds "
                 f"({str(error).splitlines()[0][:300]}). Config fields that differ from its config.json: "
-                f"{'; '.join(changes) or 'none'}. Resume with the run's own values (a field shown as "
-                f"<absent> did not exist when the run began: pass its old behaviour, e.g. an MSG-GAN run from "
-                f"before `combine` / `fused_upscale` resumes with --config.combine=from_rgb "
-                f"--config.fused_upscale=false), or train in a new workdir.") from error
+                f"{'; '.join(changes) or 'none'}. Resume with the run's own values"
+                + (f" (fields it began without: {' '.join(flags)})" if flags else "")
+                + ", or train in a new workdir.") from error
         logging.info("resumed from %s (step %d)", latest, int(model.step.numpy()))
     return manager
 
@@ -273,7 +283,7 @@ def train(config, workdir, strategy=None, verbose=1):
     strategy = strategy or make_strategy(config.strategy)
     is_chief, worker = worker_role(strategy)
     os.makedirs(workdir, exist_ok=True)
-    changes = _config_changes(config, workdir)
+    changes, flags = _config_changes(config, workdir)
     if changes and is_chief:
         logging.warning("config differs from the run in %s: %s", workdir, ", ".join(changes))
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
@@ -282,7 +292,7 @@ def train(config, workdir, strategy=None, verbose=1):
     keras.utils.set_random_seed(config.seed)
     with strategy.scope(), precision_policy(config):
         model = registry.build_model(config)
-    _restore(model, workdir, config.keep_checkpoints, changes)
+    _restore(model, workdir, config.keep_checkpoints, changes, flags)
     if is_chief:
         _write_config(config, workdir)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())

@@ -1,6 +1,7 @@
 """MSG-GAN: multi-scale gradients GAN (Karnewar & Wang, https://arxiv.org/abs/1903.06048)."""
 import keras
 
+from keras_pgen import config as config_lib
 from keras_pgen.models.gan import GAN, compile_gan, gan_arguments
 from keras_pgen.networks import MSGGANDiscriminator, MSGGANGenerator
 
@@ -31,10 +32,10 @@ def build_model(config):
     """MSGGAN from a config of configs/msg_gan.py (call inside the strategy scope)."""
     net = dict(resolution=config.resolution, fmap_base=config.fmap_base, fmap_max=config.fmap_max,
                image_channels=config.channels)
-    # a config.json written before `combine` / `fused_upscale` existed (export_from_workdir, resume)
-    # describes the from_rgb D and the unfused G, whose checkpoints restore only into those
-    model = MSGGAN(MSGGANGenerator(config.latent_dim, fused_upscale=config.get("fused_upscale", False), **net),
+    # config_lib.field: a config.json written before `combine` / `fused_upscale` existed
+    # (export_from_workdir) gets the networks that run's checkpoints restore into
+    model = MSGGAN(MSGGANGenerator(config.latent_dim, fused_upscale=config_lib.field(config, "fused_upscale"), **net),
                    MSGGANDiscriminator(mbstd_group_size=config.mbstd_group_size,
-                                       combine=config.get("combine", "from_rgb"), **net),
+                                       combine=config_lib.field(config, "combine"), **net),
                    **gan_arguments(config))
     return compile_gan(model, config)

@@ -106,29 +106,36 @@ def test_checkpoint_restores_every_variable(tiny_config, tmp_path):
     assert int(fresh.g_optimizer.iterations.numpy()) == 2
 
 
-def test_resume_with_other_networks_fails_clearly_and_keeps_the_run(tiny_config, tmp_path):
-    """A config whose networks do not fit the checkpoint: a ValueError naming the changed fields; nothing overwritten."""
+def test_resume_of_a_run_begun_before_a_field_existed(tiny_config, tmp_path):
+    """A run from before `fused_upscale` (unfused G; its config.json lacks the field) meets today's default.
+
+    The resume fails with one error naming the changed field and the flag that gives the run's value
+    back (configs/msg_gan.py BEFORE_FIELDS); config.json and the checkpoints are left as they were; the
+    run resumes with that flag, and export_from_workdir rebuilds its networks from its config.json.
+    """
     import json
     import os
 
-    config = tiny_config("msg_gan", total_steps=2, export=False)
+    config = tiny_config("msg_gan", total_steps=2, export=False, fused_upscale=False)
     run(config, tmp_path / "w")
     with open(tmp_path / "w" / "config.json") as f:
         saved = json.load(f)
-    del saved["fused_upscale"]  # as written by a run begun before the option existed
+    del saved["fused_upscale"]  # as written before the option existed
     with open(tmp_path / "w" / "config.json", "w") as f:
         json.dump(saved, f)
     checkpoints = sorted(os.listdir(tmp_path / "w" / "checkpoints"))
-    config.update(total_steps=4, fused_upscale=False)  # the generator of such a run: UpSampling2D + conv
+    config.update(total_steps=4, fused_upscale=True)  # today's default
     with pytest.raises(ValueError) as error:
         run(config, tmp_path / "w")
     message = str(error.value)
-    assert "cannot resume" in message and "fused_upscale: '<absent>' -> False" in message
-    assert "--config.fused_upscale=false" in message
+    assert "cannot resume" in message and "fused_upscale: '<absent>' -> True" in message
+    assert "(fields it began without: --config.fused_upscale=false)" in message
     with open(tmp_path / "w" / "config.json") as f:
         assert json.load(f) == saved  # the run's record is left as it was
     assert sorted(os.listdir(tmp_path / "w" / "checkpoints")) == checkpoints
-    config.fused_upscale = True  # the run's own networks resume
+    path = training.export_from_workdir(str(tmp_path / "w"), export_dir=str(tmp_path / "sm"))  # field absent
+    assert os.path.isdir(path)
+    config.fused_upscale = False  # the flag the error names: the run resumes
     assert run(config, tmp_path / "w")["step"] == 4
 
 
