@@ -14,7 +14,10 @@ memory of a generator do not depend on its weight values), grows it to its final
 directory, then times the exported SavedModel's `serving_default` (z -> uint8 images and
 PNG bytes, what TF Serving runs) on the CPU. Each batch size is timed in a FRESH
 subprocess, so the peak resident memory reported (VmHWM) belongs to loading and
-serving that batch only, not to building the training model.
+serving that batch only, not to building the training model. `serving_python` runs that
+subprocess with another interpreter, e.g. a virtual environment with only keras_pgen's own
+dependencies, as a server would have (`import tensorflow` also imports every optional
+package it finds: JAX, which the test extras install, alone adds ~100 MB; README, "Measured").
 """
 import json
 import os
@@ -39,6 +42,11 @@ import json
 result = time_exported_generator({path!r}, {batch}, {repeats}, {threads}, {inter})
 print("BENCHMARK_RESULT " + json.dumps({{**result, "malloc_mmap_threshold": mmap_threshold}}))
 """
+
+
+# Packages outside keras_pgen's dependencies that `import tensorflow` imports when they are
+# installed (tf.lite imports JAX; Keras imports IPython, pandas, matplotlib, scikit-learn).
+_OPTIONAL_PACKAGES = ("jax", "IPython", "pandas", "matplotlib", "sklearn", "scipy", "torch")
 
 
 def _memory_mb():
@@ -118,6 +126,7 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, int
         out = serve(z=z)
         runs = []
         for _ in range(repeats):
+            out = None  # the previous response is sent and gone, as in a server
             start = time.perf_counter()
             out = serve(z=z)
             _ = out["images"].numpy(), out["png_bytes"].numpy()
@@ -129,16 +138,19 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, int
             "rss_after_import_mb": round(rss_after_import, 1), "peak_anon_mb": round(sampler.peak, 1),
             "intra_op_threads": int(intra_op_threads) or tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),  # as set; 0: TF's default
-            "image_shape": list(out["images"].shape[1:])}
+            "image_shape": list(out["images"].shape[1:]), "python": sys.executable,
+            "modules_imported": len(sys.modules),
+            "optional_packages_imported": sorted(m for m in _OPTIONAL_PACKAGES if m in sys.modules)}
 
 
-def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, inter_op_threads, xla, mmap_threshold):
+def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, inter_op_threads, xla, mmap_threshold,
+                        python=""):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if xla:  # XLA auto-clustering of the loaded graph on the CPU (the PNG encoder stays outside)
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " --tf_xla_auto_jit=2 --tf_xla_cpu_global_jit").strip()
     code = _CHILD.format(repo=REPO, path=path, batch=int(batch_size), repeats=int(repeats),
                          threads=int(intra_op_threads), mmap=int(mmap_threshold), inter=int(inter_op_threads))
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCHMARK_RESULT "):
             return json.loads(line[len("BENCHMARK_RESULT "):])
@@ -165,12 +177,15 @@ def build_final_model(method, preset, overrides=()):
 
 
 def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats=5, intra_op_threads=0, xla=False,
-                  mmap_threshold=0, overrides=(), inter_op_threads=0):
+                  mmap_threshold=0, overrides=(), inter_op_threads=0, serving_python=""):
     """Seconds per image and peak resident memory of the exported generator on the CPU (see module doc).
 
     `mmap_threshold` (bytes; default 0: glibc's own moving threshold) is applied in the timing
     process with `memory.return_large_buffers_to_os`, as a server would set
     `MALLOC_MMAP_THRESHOLD_`: less peak memory, slower (README, "Measured"); the result records it.
+    `serving_python` (default: this interpreter) times the export in another Python, which
+    needs only TensorFlow and numpy; each timing records its interpreter and which of the
+    optional packages that `import tensorflow` pulls in when installed it found.
     """
     config, model = build_final_model(method, preset, overrides)
     generator = model.export_generator()
@@ -187,7 +202,7 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
         timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, inter_op_threads, xla,
-                                                     mmap_threshold)
+                                                     mmap_threshold, serving_python)
                    for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:

@@ -154,6 +154,7 @@ def export_generator(
     latent_dim=None,
     output_index=-1,
     z_dtype="float32",
+    images_per_call=0,
     method=None,
     metadata=None,
 ):
@@ -168,7 +169,7 @@ def export_generator(
     The generator runs with `training=False`, its equalized layers' run-time scales folded
     into the saved weights (`layers.equalized.folded_scales`; the in-memory generator is left
     as it was). `keras_pgen.json` records latent_dim,
-    resolution (height), image_shape, channels, method and `metadata`.
+    resolution (height), image_shape, channels, images_per_call, method and `metadata`.
 
     Args:
         generator: built Keras model mapping z [N, latent_dim] to images NHWC in
@@ -179,6 +180,11 @@ def export_generator(
         output_index: int, default -1 (the highest resolution). Output used when the
             generator returns a list.
         z_dtype: str, default "float32". dtype of the `z` input.
+        images_per_call: int, default 0 (the whole batch in one generator call). With n > 0
+            a batch is generated n images at a time (`tf.map_fn`, one call after the other),
+            each call's images turned into uint8 and PNGs before the next: a batch's peak
+            memory is then one call's plus the uint8 results (at 1024x1024 a batch of 8 as
+            float32 alone is 100 MB). The same images either way.
         method: str, optional. Training method recorded in the metadata.
         metadata: dict, optional. Extra JSON-serializable entries for the metadata.
 
@@ -186,15 +192,20 @@ def export_generator(
         str: the new version directory.
 
     Raises:
-        ValueError: latent size not inferable, bad `output_index` or non-image output.
+        ValueError: latent size not inferable, bad `output_index`, negative
+            `images_per_call` or non-image output.
     """
     latent_dim = int(latent_dim or _infer_latent_dim(generator))
+    if int(images_per_call) < 0:
+        raise ValueError(f"images_per_call must be >= 0, got {images_per_call}")
     with folded_scales(generator):  # the graph reads pre-scaled weights: no per-call kernel copies
-        return _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, method, metadata)
+        return _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype,
+                                 int(images_per_call), method, metadata)
 
 
-def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, method, metadata):
-    def generate(z):
+def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, images_per_call, method,
+                      metadata):
+    def images_of(z):
         outputs = generator(z, training=False)
         if isinstance(outputs, (list, tuple)):
             if not -len(outputs) <= output_index < len(outputs):
@@ -202,7 +213,26 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
                     f"output_index={output_index} but {generator.name!r} has {len(outputs)} outputs"
                 )
             outputs = outputs[output_index]
-        return _image_outputs(outputs)
+        return outputs
+
+    image_shape = tuple(images_of(tf.zeros([1, latent_dim], z_dtype)).shape[1:])
+    if len(image_shape) != 3 or image_shape[-1] not in (1, 3, 4):
+        raise ValueError(f"generator output must be NHWC with C in (1, 3, 4), got {image_shape}")
+
+    def generate(z):
+        if not images_per_call:
+            return _image_outputs(images_of(z))
+        n, k = tf.shape(z)[0], images_per_call
+        calls = (n + k - 1) // k
+        chunks = tf.reshape(tf.pad(z, [[0, calls * k - n], [0, 0]]), [calls, k, latent_dim])
+
+        def one_call(z_chunk):
+            outputs = _image_outputs(images_of(z_chunk))
+            return outputs["images"], outputs["png_bytes"]
+
+        images, png = tf.map_fn(one_call, chunks, parallel_iterations=1, fn_output_signature=(
+            tf.TensorSpec((k,) + image_shape, tf.uint8), tf.TensorSpec([k], tf.string)))
+        return {"images": tf.reshape(images, (-1,) + image_shape)[:n], "png_bytes": tf.reshape(png, [-1])[:n]}
 
     def sample(num_images, seed):
         z = tf.random.stateless_normal(
@@ -210,9 +240,6 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
         )
         return generate(z)
 
-    image_shape = tuple(generate(tf.zeros([1, latent_dim], z_dtype))["images"].shape[1:])
-    if len(image_shape) != 3 or image_shape[-1] not in (1, 3, 4):
-        raise ValueError(f"generator output must be NHWC with C in (1, 3, 4), got {image_shape}")
     int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
     return export_endpoints(
         export_base,
@@ -228,6 +255,7 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
             "resolution": image_shape[0],
             "image_shape": list(image_shape),
             "channels": image_shape[-1],
+            "images_per_call": images_per_call,
             "method": method,
             **(metadata or {}),
         },

@@ -92,6 +92,24 @@ def test_multi_scale_generator_exports_last_scale(tmp_path):
     assert os.listdir(tmp_path / "ms") == ["1"]
 
 
+@pytest.mark.parametrize("images_per_call", [1, 2, 7])
+def test_images_per_call_serves_the_same_batch(images_per_call, exports, tmp_path):
+    """A batch of 5 made 1, 2 (the last call padded) or 7 (one padded call) images at a time: the same outputs."""
+    version_dir = export.export_generator(exports.gen_a, tmp_path, "gen", images_per_call=images_per_call)
+    signatures = tf.saved_model.load(version_dir).signatures
+    z = tf.constant(_latents(5))
+    outputs = signatures["serving_default"](z=z)
+    whole = tf.saved_model.load(exports.v1).signatures["serving_default"](z=z)
+    assert outputs["images"].shape == (5, 16, 16, 3) and outputs["png_bytes"].shape == (5,)
+    np.testing.assert_array_equal(outputs["images"].numpy(), whole["images"].numpy())
+    np.testing.assert_array_equal(_decode_pngs(outputs["png_bytes"]), whole["images"].numpy())
+    assert signatures["sample"](num_images=tf.constant(0), seed=tf.constant(1))["images"].shape == (0, 16, 16, 3)
+    with open(os.path.join(version_dir, export.METADATA_FILE)) as f:
+        assert json.load(f)["images_per_call"] == images_per_call
+    with pytest.raises(ValueError, match="images_per_call must be >= 0, got -1"):
+        export.export_generator(exports.gen_a, tmp_path, "gen", images_per_call=-1)
+
+
 def test_sample_matches_serving_default_and_is_deterministic(exports):
     signatures = tf.saved_model.load(exports.v1).signatures
     sample = lambda n, seed: signatures["sample"](  # noqa: E731
@@ -152,6 +170,7 @@ def test_metadata_file(exports):
         "resolution": 16,
         "image_shape": [16, 16, 3],
         "channels": 3,
+        "images_per_call": 0,
         "method": "test",
         "note": "a",
         "signatures": ["generate", "sample", "serving_default"],

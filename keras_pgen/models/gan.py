@@ -88,6 +88,8 @@ class GAN(Method):
     >>> gan.compile(g_optimizer=keras.optimizers.Adam(3e-3), d_optimizer=keras.optimizers.Adam(3e-3))
     """
 
+    export_images_per_call = 0  # the export's generator call: the whole batch (see `export.export_generator`)
+
     def __init__(self, generator, discriminator, latent_dim, loss="ra_hinge", gp_weight=10.0, r1_gamma=0.0,
                  drift_weight=0.0, ema_decay=0.999, augment="none", augment_policy=diffaugment.DEFAULT_POLICY,
                  ada_target=0.6, ada_interval=4, ada_kimg=100.0, **kwargs):
@@ -220,6 +222,7 @@ class GAN(Method):
     def export_to(self, export_dir, name, metadata):
         """Exports `export_generator()` with the generator signatures (serving_default, sample)."""
         return export_lib.export_generator(self.export_generator(), export_dir, name, latent_dim=self.latent_dim,
+                                           images_per_call=self.export_images_per_call,
                                            method=metadata.get("method"), metadata=metadata)
 
     # ---- training ----------------------------------------------------------------------------

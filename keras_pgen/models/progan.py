@@ -113,6 +113,8 @@ class ProGAN(GAN):
     Reference: Karras et al., https://arxiv.org/abs/1710.10196.
     """
 
+    export_images_per_call = 1  # the export generates image by image: a batch's peak memory is one image's
+
     def __init__(self, generator, discriminator, total_steps, transition_images, stabilize_images,
                  batch_sizes=(), batch_size=16, g_lrs=(), d_lrs=(), export_jit_compile=False, export_strips=8,
                  **kwargs):
@@ -208,45 +210,34 @@ class ProGAN(GAN):
 
 
 class ServingGenerator(keras.Model):
-    """The generator as the SavedModel runs it: XLA-compiled, image by image, in strips.
+    """The generator as the SavedModel runs it: in strips, optionally XLA-compiled.
 
+    - `strips`: the generator's high-resolution blocks run strip by strip
+      (`ProGANGenerator(strips=...)`), the same image with a fraction of the activations.
     - `jit_compile`: the forward pass is one `tf.function(jit_compile=True)`; the SavedModel
       keeps its must-compile attribute, so TensorFlow (and TF Serving built with XLA) compiles
       it on first use. XLA fuses the element-wise work (bias, LeakyReLU, pixel norm) that
-      dominates the low-channel 512x512 and 1024x1024 blocks: ~1.8x faster on a CPU.
-    - `chunk_size`: a batch is generated this many images at a time (`tf.map_fn`, one chunk
-      after the other), so a large batch's peak memory is one chunk's; on a CPU a bigger
-      chunk is not faster per image at 1024x1024.
-    - `strips`: the generator's high-resolution blocks run strip by strip
-      (`ProGANGenerator(strips=...)`), the same image with a fraction of the activations.
+      dominates the low-channel 512x512 and 1024x1024 blocks.
 
-    The PNG encoder of the serving signature stays outside.
+    The export generates a batch image by image (`ProGAN.export_images_per_call`,
+    `export.export_generator(images_per_call=...)`); the PNG encoder stays outside XLA.
 
     Args:
         generator: a built `ProGANGenerator`.
-        chunk_size: int, default 1. Images per call (0: the whole batch at once).
         jit_compile: bool, default True.
         strips: int, default 1.
     """
 
-    def __init__(self, generator, chunk_size=1, jit_compile=True, strips=1, **kwargs):
+    def __init__(self, generator, jit_compile=True, strips=1, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.latent_dim = generator.latent_dim
-        self.chunk_size = int(chunk_size)
         self._forward = tf.function(lambda z: self.generator(z, training=False, strips=strips),
                                     jit_compile=bool(jit_compile), autograph=False)
         self.built = True
 
     def call(self, z, training=False):
-        if not self.chunk_size:
-            return self._forward(z)
-        n = tf.shape(z)[0]
-        chunks = (n + self.chunk_size - 1) // self.chunk_size
-        padded = tf.pad(z, [[0, chunks * self.chunk_size - n], [0, 0]])
-        padded = tf.reshape(padded, [chunks, self.chunk_size, self.latent_dim])
-        images = tf.map_fn(self._forward, padded, parallel_iterations=1, fn_output_signature=tf.float32)
-        return tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))[:n]
+        return self._forward(z)
 
 
 def reset_optimizer_state(optimizer):

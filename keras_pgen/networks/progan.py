@@ -167,36 +167,83 @@ class ProGANGenerator(_Growing):
         Every layer above 4x4 is local (3x3 and 1x1 convolutions, per-pixel bias, LeakyReLU and
         pixel norm): output rows [a, b) of a block need only input rows [a // 2 - 1, ceil(b / 2) + 1)
         (clipped to the image; a conv's zero padding at the image border is the true one), so each
-        strip is computed from the full `base` features through the tiled blocks and the rows its
-        halo adds are cropped. At 1024x1024 the largest live activation shrinks from 64 MB to a
-        strip's share, which lowers the peak memory and keeps the buffers in the allocator's reused
-        heap. The fade-in's old path upsamples rows [a // 2, ceil(b / 2)) of the previous resolution.
+        strip is computed from a window of the full `base` features through the tiled blocks, and
+        the rows its halo adds are cropped (`_strip_plan`). At 1024x1024 the largest live
+        activation shrinks from 64 MB to a strip's share. The fade-in's old path upsamples rows
+        [a // 2, ceil(b / 2)) of the previous resolution.
+
+        The strips whose plans are the same up to where their windows start (all but the first
+        and last, whose halos the image border clips) run as ONE loop body (`keras.ops.scan`,
+        one strip after the other), so the graph holds three copies of the tiled blocks
+        whatever the number of strips: a smaller graph to load and run (README, "Measured").
         """
         x = self.stem(z, training=training)
         for r in self.resolutions[1:]:
             if r > base:
                 break
             x = getattr(self, f"block_{r}")(x, training=training)
-
-        def rows(r, a, b):  # rows [a, b) of block r's output
-            if r == base:
-                return x[:, a:b]
-            lo, hi = max(0, a // 2 - 1), min(r // 2, (b + 1) // 2 + 1)
-            y = getattr(self, f"block_{r}")(rows(r // 2, lo, hi), training=training)
-            return y[:, a - 2 * lo:b - 2 * lo]
-
-        to_rgb = getattr(self, f"to_rgb_{resolution}")
         step = resolution // strips
-        outputs = []
-        for a in range(0, resolution, step):
-            images = to_rgb(rows(resolution, a, a + step), training=training)
-            if alpha is not None:  # rows [a, a + step) of the upsampled previous resolution
-                lo, hi = a // 2, (a + step + 1) // 2
-                old = getattr(self, f"to_rgb_{resolution // 2}")(rows(resolution // 2, lo, hi), training=training)
-                old = _upsample(old)[:, a - 2 * lo:a - 2 * lo + step]
-                images = self.fade_in([old, images], alpha=alpha)
-            outputs.append(images)
+        plans = [_strip_plan(resolution, base, a, a + step, alpha is not None) for a in range(0, resolution, step)]
+        shapes = [[path[1:] for path in plan] for plan in plans]  # a plan without where its windows start
+        first = last = strips // 2  # the strip farthest from the borders, and its neighbours of the same shape
+        while first > 0 and shapes[first - 1] == shapes[last]:
+            first -= 1
+        while last < strips - 1 and shapes[last + 1] == shapes[first]:
+            last += 1
+        looped = list(range(first, last + 1)) if last > first else []  # else every strip is written out
+
+        def strip(starts, plan):
+            return self._strip(x, starts, plan, resolution, step, alpha, training)
+
+        outputs = [strip([path[0] for path in plans[i]], plans[i]) for i in range(strips) if i not in looped]
+        if looped:
+            plan = plans[looped[0]]
+            starts = keras.ops.convert_to_tensor([[path[0] for path in plans[i]] for i in looped], "int32")
+            # one strip after the other; the carry is unused (Keras' TF scan wants it shaped like a strip)
+            _, middle = keras.ops.scan(
+                lambda carry, s: (carry, strip([s[j] for j in range(len(plan))], plan)), outputs[0], starts)
+            middle = keras.ops.transpose(middle, (1, 0, 2, 3, 4))  # [N, strips looped, step, W, C]
+            outputs.insert(looped[0], keras.ops.reshape(middle, (-1, len(looped) * step) + tuple(middle.shape[3:])))
         return keras.ops.concatenate(outputs, axis=1)
+
+    def _strip(self, x, starts, plan, resolution, step, alpha, training):
+        """One strip's `step` image rows from windows of the `base` features `x` starting at `starts` (ints or tensors)."""
+        paths = []
+        for start, (_, top, length, crops) in zip(starts, plan):
+            y = keras.ops.slice(x, (0, start, 0, 0), (keras.ops.shape(x)[0], length) + tuple(x.shape[2:]))
+            for r, (a, b) in crops:
+                y = getattr(self, f"block_{r}")(y, training=training)[:, a:b]
+            paths.append((top, y))
+        images = getattr(self, f"to_rgb_{resolution}")(paths[0][1], training=training)
+        if alpha is None:
+            return images
+        top, previous = paths[1]
+        old = _upsample(getattr(self, f"to_rgb_{resolution // 2}")(previous, training=training))[:, top:top + step]
+        return self.fade_in([old, images], alpha=alpha)
+
+
+def _strip_plan(resolution, base, a, b, fading):
+    """Which rows one strip, rows [a, b) of the image, needs (Python ints; see `_call_in_strips`).
+
+    Returns a list with one entry per image path (the new one; also the old one while
+    `fading`): `(start, top, length, crops)`. The path needs rows [start, start + length) of
+    the `base` features; `crops` lists, per tiled resolution r from the lowest up, `(r, (i, j))`:
+    the rows of block r's output it keeps; `top` is the row of the old path's upsampled
+    output where the strip begins (0 for the new path).
+    """
+    def need(r, lo, hi, crops):  # rows [lo, hi) of block r's output
+        if r == base:
+            return lo, hi - lo, tuple(crops)
+        below_lo, below_hi = max(0, lo // 2 - 1), min(r // 2, (hi + 1) // 2 + 1)
+        return need(r // 2, below_lo, below_hi, [(r, (lo - 2 * below_lo, hi - 2 * below_lo))] + crops)
+
+    start, length, crops = need(resolution, a, b, [])
+    paths = [(start, 0, length, crops)]
+    if fading:
+        lo, hi = a // 2, (b + 1) // 2
+        start, length, crops = need(resolution // 2, lo, hi, [])
+        paths.append((start, a - 2 * lo, length, crops))
+    return paths
 
 
 @keras.saving.register_keras_serializable(package="keras_pgen")

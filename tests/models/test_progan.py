@@ -152,7 +152,8 @@ def test_export_in_strips_reproduces_the_whole_image_generator(jit_compile, tmp_
     # the export generates image by image: compare with whole images made one at a time (a batch
     # of 3 convolves in another summation order, which pixel norm amplifies to ~1e-4 here)
     whole = np.concatenate([np.asarray(model.ema_generator(z[i:i + 1], training=False)) for i in range(3)])
-    served = np.asarray(model.export_generator()(z))
+    serving = model.export_generator()
+    served = np.concatenate([np.asarray(serving(z[i:i + 1])) for i in range(3)])
     # XLA fuses the float math differently: over random weights (seeds 1-6) 1-2 of the 147,456
     # values reached 6.4e-5 / 7e-5 under XLA, the plain graph stays within 5e-5
     np.testing.assert_allclose(served, whole, atol=1.5e-4 if jit_compile else 5e-5)
@@ -190,16 +191,25 @@ def test_train_progan_tiny_end_to_end(tmp_path):
     assert loaded.resolution == 16 and loaded.sample(2, seed=0).shape == (2, 16, 16, 3)
 
 
-def test_benchmark_generate_task_times_the_exported_generator(capsys):
-    """bin/benchmark's generate task on the tiny preset: one JSON line with counts, timings and memory."""
+def test_benchmark_generate_task_times_the_exported_generator(capsys, tmp_path):
+    """bin/benchmark's generate task on the tiny preset: one JSON line with counts, timings and memory.
+
+    The timing runs in `serving_python`: here a wrapper that leaves a mark, then runs this Python.
+    """
     import json
+    import stat
+    import sys
 
     from keras_pgen import benchmark
+
+    wrapper, mark = tmp_path / "python", tmp_path / "ran"
+    wrapper.write_text(f"#!/bin/sh\ntouch {mark}\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
 
     with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate', 'pipeline', 'train'"):
         benchmark.run_task("nope")
     result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2,
-                                mmap_threshold=131072, inter_op_threads=1)
+                                mmap_threshold=131072, inter_op_threads=1, serving_python=str(wrapper))
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["generator_params"] == 26818 and result["discriminator_params"] == 34922  # with alpha
     timing = result["batch_3"]
@@ -208,3 +218,6 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys):
     assert timing["peak_rss_mb"] >= timing["rss_after_import_mb"] > 0
     assert timing["malloc_mmap_threshold"] == 131072  # keras_pgen.memory, applied in the timing process
     assert timing["inter_op_threads"] == 1  # read back from TensorFlow in the timing process (0: its default)
+    assert mark.exists() and timing["python"] == sys.executable  # the wrapper ran it, then this Python
+    assert timing["modules_imported"] > 100 and set(timing["optional_packages_imported"]) <= set(
+        benchmark._OPTIONAL_PACKAGES)

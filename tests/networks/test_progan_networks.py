@@ -200,3 +200,27 @@ def test_strip_base_is_the_highest_resolution_computed_whole():
     assert _strip_base(res, 64, 64, 1) == 32 and _strip_base(res, 64, 4, 1) == 4  # the dense 4x4 stem is never tiled
     with pytest.raises(ValueError, match="strips must divide the resolution 64, got 3"):
         _strip_base(res, 64, 3, 1)
+
+
+def test_strips_share_one_loop_body_whatever_their_number():
+    """The graph holds the tiled blocks three times (first strip, the loop body of the middle ones,
+    last strip) whether the image is made in 8 or in 16 strips; both give the whole image."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    g = ProGANGenerator(latent_dim=8, resolution=128, fmap_base=64, fmap_max=8)
+    z = rand((1, 8))
+
+    def convolutions(strips, min_rows):  # Conv2D nodes of the traced graph and the functions it calls (the loop body)
+        fn = tf.function(lambda z: g(z, strips=strips, strip_min_rows=min_rows), autograph=False)
+        graph_def = fn.get_concrete_function(tf.TensorSpec([None, 8])).graph.as_graph_def()
+        nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+        return sum(n.op == "Conv2D" for n in nodes), np_out(fn(z))
+
+    whole = np_out(g(z))
+    # only the 128x128 block is tiled (strips of 16 or 8 rows): the 4x4 stem's conv, two convs per
+    # block up to 64x64 (computed whole), and 3 copies of the 128x128 block's two convs and toRGB
+    (convs_8, image_8), (convs_16, image_16) = convolutions(8, 16), convolutions(16, 8)
+    assert convs_8 == convs_16 == 1 + 2 * 4 + 3 * 3, (convs_8, convs_16)
+    np.testing.assert_allclose(image_8, whole, atol=2e-4)
+    np.testing.assert_allclose(image_16, whole, atol=2e-4)
