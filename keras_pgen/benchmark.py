@@ -37,10 +37,11 @@ import os, sys
 sys.path.insert(0, {repo!r})
 from keras_pgen import memory
 mmap_threshold = {mmap} if {mmap} and memory.return_large_buffers_to_os({mmap}) else 0  # before TensorFlow loads
+arenas = {arenas} if {arenas} and memory.limit_malloc_arenas({arenas}) else 0  # before TensorFlow's threads
 from keras_pgen.benchmark import time_exported_generator  # imports only TensorFlow
 import json
 result = time_exported_generator({path!r}, {batch}, {repeats}, {threads}, {inter})
-print("BENCHMARK_RESULT " + json.dumps({{**result, "malloc_mmap_threshold": mmap_threshold}}))
+print("BENCHMARK_RESULT " + json.dumps({{**result, "malloc_mmap_threshold": mmap_threshold, "malloc_arenas": arenas}}))
 """
 
 
@@ -144,12 +145,13 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, int
 
 
 def _time_in_subprocess(path, batch_size, repeats, intra_op_threads, inter_op_threads, xla, mmap_threshold,
-                        python=""):
+                        python="", malloc_arenas=0):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     if xla:  # XLA auto-clustering of the loaded graph on the CPU (the PNG encoder stays outside)
         env["TF_XLA_FLAGS"] = (env.get("TF_XLA_FLAGS", "") + " --tf_xla_auto_jit=2 --tf_xla_cpu_global_jit").strip()
     code = _CHILD.format(repo=REPO, path=path, batch=int(batch_size), repeats=int(repeats),
-                         threads=int(intra_op_threads), mmap=int(mmap_threshold), inter=int(inter_op_threads))
+                         threads=int(intra_op_threads), mmap=int(mmap_threshold), inter=int(inter_op_threads),
+                         arenas=int(malloc_arenas))
     proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():
         if line.startswith("BENCHMARK_RESULT "):
@@ -177,12 +179,14 @@ def build_final_model(method, preset, overrides=()):
 
 
 def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats=5, intra_op_threads=0, xla=False,
-                  mmap_threshold=0, overrides=(), inter_op_threads=0, serving_python=""):
+                  mmap_threshold=0, overrides=(), inter_op_threads=0, serving_python="", malloc_arenas=0):
     """Seconds per image and peak resident memory of the exported generator on the CPU (see module doc).
 
     `mmap_threshold` (bytes; default 0: glibc's own moving threshold) is applied in the timing
     process with `memory.return_large_buffers_to_os`, as a server would set
     `MALLOC_MMAP_THRESHOLD_`: less peak memory, slower (README, "Measured"); the result records it.
+    `malloc_arenas` (default 0: glibc's default) is applied with `memory.limit_malloc_arenas`,
+    as `MALLOC_ARENA_MAX` would (recorded too).
     `serving_python` (default: this interpreter) times the export in another Python, which
     needs only TensorFlow and numpy; each timing records its interpreter and which of the
     optional packages that `import tensorflow` pulls in when installed it found.
@@ -202,7 +206,7 @@ def generate_task(method="progan", preset="default", batch_sizes=(1, 8), repeats
             export_jit = json.load(f).get("jit_compile", False)
         load_before = os.getloadavg()[0]
         timings = {f"batch_{b}": _time_in_subprocess(path, b, repeats, intra_op_threads, inter_op_threads, xla,
-                                                     mmap_threshold, serving_python)
+                                                     mmap_threshold, serving_python, malloc_arenas)
                    for b in batch_sizes}
         export_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
     finally:

@@ -5,8 +5,37 @@ import ctypes.util
 # glibc's mallopt parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 DEFAULT_MMAP_THRESHOLD = 128 * 1024
+
+
+def _mallopt():
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    mallopt = libc.mallopt
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt
+
+
+def limit_malloc_arenas(arenas=1):
+    """Makes glibc's malloc use at most `arenas` heaps for all threads (`MALLOC_ARENA_MAX`).
+
+    glibc gives threads their own heaps (arenas, up to 8 per core); each keeps the memory
+    its thread freed for that thread's next allocations. TensorFlow's inter- and intra-op
+    threads each allocate activations, so the freed space is spread over several heaps and
+    the resident peak is higher than one heap's. With one, the 1024x1024 ProGAN export
+    peaked 30-40 MB lower at the same speed (README, "Measured"). The same as the
+    environment variable `MALLOC_ARENA_MAX=1` (for TF Serving). Call it before TensorFlow
+    starts its threads.
+
+    Returns:
+        bool: True if applied; False where the C library is not glibc (nothing is changed).
+    """
+    try:
+        mallopt = _mallopt()
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_ARENA_MAX, int(arenas)))
 
 
 def return_large_buffers_to_os(threshold_bytes=DEFAULT_MMAP_THRESHOLD):
@@ -25,10 +54,8 @@ def return_large_buffers_to_os(threshold_bytes=DEFAULT_MMAP_THRESHOLD):
         bool: True if applied; False where the C library is not glibc (nothing is changed).
     """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = _mallopt()
     except (OSError, AttributeError):
         return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     threshold = int(threshold_bytes)
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, threshold))

@@ -288,3 +288,49 @@ def test_return_large_buffers_to_os_applies_on_glibc():
 
     applied = memory.return_large_buffers_to_os()
     assert applied == (platform.libc_ver()[0] == "glibc")
+
+
+_ARENAS_CHILD = r"""
+import ctypes, sys, threading
+sys.path.insert(0, sys.argv[1])
+from keras_pgen import memory
+if sys.argv[2] != "0":
+    assert memory.limit_malloc_arenas(int(sys.argv[2]))
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+kept, start = [], threading.Barrier(4)
+def work():  # four threads allocating at the same time
+    start.wait()
+    kept.extend(libc.malloc(4096) for _ in range(100))
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+f = libc.fopen(sys.argv[3].encode(), b"w")
+libc.malloc_info(0, f)
+libc.fclose(f)
+"""
+
+
+def test_limit_malloc_arenas_keeps_every_thread_on_one_heap(tmp_path):
+    """glibc's own report (malloc_info) of a process whose four threads allocate together:
+    several heaps by default, one after `limit_malloc_arenas(1)`."""
+    import os
+    import platform
+    import re
+    import subprocess
+    import sys
+
+    if platform.libc_ver()[0] != "glibc":
+        from keras_pgen import memory
+
+        assert memory.limit_malloc_arenas(1) is False
+        return
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    heaps = {}
+    for arenas in (0, 1):
+        report = tmp_path / f"malloc_info_{arenas}.xml"
+        subprocess.run([sys.executable, "-c", _ARENAS_CHILD, repo, str(arenas), str(report)], check=True)
+        heaps[arenas] = len(re.findall(r'<heap nr="\d+">', report.read_text()))
+    assert heaps[1] == 1 and heaps[0] > 1, heaps

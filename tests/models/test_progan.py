@@ -209,7 +209,8 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys, tmp_path):
     with pytest.raises(ValueError, match=r"unknown benchmark task 'nope'; choose from \['generate', 'pipeline', 'train'"):
         benchmark.run_task("nope")
     result = benchmark.run_task("generate", method="progan", preset="tiny", batch_sizes=(3,), repeats=2,
-                                mmap_threshold=131072, inter_op_threads=1, serving_python=str(wrapper))
+                                mmap_threshold=131072, inter_op_threads=1, serving_python=str(wrapper),
+                                malloc_arenas=1)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
     assert result["generator_params"] == 26818 and result["discriminator_params"] == 34922  # with alpha
     timing = result["batch_3"]
@@ -217,6 +218,7 @@ def test_benchmark_generate_task_times_the_exported_generator(capsys, tmp_path):
     assert timing["seconds_per_image"] == pytest.approx(timing["seconds_per_batch"] / 3, abs=1e-4)
     assert timing["peak_rss_mb"] >= timing["rss_after_import_mb"] > 0
     assert timing["malloc_mmap_threshold"] == 131072  # keras_pgen.memory, applied in the timing process
+    assert timing["malloc_arenas"] == 1
     assert timing["inter_op_threads"] == 1  # read back from TensorFlow in the timing process (0: its default)
     assert mark.exists() and timing["python"] == sys.executable  # the wrapper ran it, then this Python
     assert timing["modules_imported"] > 100 and set(timing["optional_packages_imported"]) <= set(
