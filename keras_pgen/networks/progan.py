@@ -186,7 +186,7 @@ class ProGANGenerator(_Growing):
         plans = [_strip_plan(resolution, base, a, a + step, alpha is not None) for a in range(0, resolution, step)]
         shapes = [[path[1:] for path in plan] for plan in plans]  # a plan without where its windows start
         first = last = strips // 2  # the strip farthest from the borders, and its neighbours of the same shape
-        while first > 0 and shapes[first - 1] == shapes[last]:
+        while first > 1 and shapes[first - 1] == shapes[last]:  # strip 0 stays out: its output is the scan's carry
             first -= 1
         while last < strips - 1 and shapes[last + 1] == shapes[first]:
             last += 1
