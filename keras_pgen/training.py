@@ -260,6 +260,17 @@ def _checkpoint_dir(workdir, is_chief, worker):
     return os.path.join(workdir, "checkpoints" if is_chief else f".worker{worker}_checkpoints")
 
 
+def warn_if_grey(source):
+    """Logs a warning when an RGB source's images are all grey (`data.looks_grey`); returns whether it did."""
+    grey, checked = data_lib.looks_grey(source)
+    if grey:
+        logging.warning("the %d images checked of %s are all grey (R = G = B) but config.channels is 3: "
+                        "--config.channels=1 trains on them as grey (in the README's Report, MSG-GAN fed "
+                        "grey faces as RGB collapsed to one template where grey training learned varied faces)",
+                        checked, source.description or "the data")
+    return grey
+
+
 def train(config, workdir, strategy=None, verbose=1):
     """Trains (or resumes) the configured method in `workdir`.
 
@@ -289,6 +300,8 @@ def train(config, workdir, strategy=None, verbose=1):
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
                                   seed=config.seed, num_images=config.num_images or None,
                                   cache_dir=os.path.join(workdir, "data_cache" if is_chief else f".worker{worker}_cache"))
+    if is_chief:
+        warn_if_grey(source)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope(), precision_policy(config):
         model = registry.build_model(config)

@@ -7,7 +7,7 @@ glob or zip of images, a keras or TFDS data set, or patches of large images;
 pipeline of batches.
 """
 
-from keras_pgen.data.base import ArraySource, Source, dataset_info
+from keras_pgen.data.base import ArraySource, Source, dataset_info, looks_grey
 from keras_pgen.data.images import IMAGE_EXTENSIONS, RESIZE_MODES
 from keras_pgen.data.patches import PatchesSource
 from keras_pgen.data.pipeline import make_train_dataset
@@ -15,4 +15,4 @@ from keras_pgen.data.shapes import ShapesSource
 from keras_pgen.data.sources import load_source
 
 __all__ = ["ArraySource", "IMAGE_EXTENSIONS", "PatchesSource", "RESIZE_MODES", "ShapesSource", "Source",
-           "dataset_info", "load_source", "make_train_dataset"]
+           "dataset_info", "load_source", "looks_grey", "make_train_dataset"]

@@ -102,3 +102,19 @@ def dataset_info(source):
     classes = f"{source.num_classes} classes" if source.num_classes else "unlabelled"
     return (f"{len(source)} images of {source.resolution}x{source.resolution}x{source.channels}"
             f" ({classes}) from {source.description}")
+
+
+def looks_grey(source, max_images=256):
+    """Whether an RGB source holds grey images: R = G = B in every pixel of every image checked.
+
+    Checks up to `max_images` images spread evenly over the source (all of a small one).
+
+    Returns:
+        (bool, int): grey or not (False for one-channel or empty sources), images checked.
+    """
+    if source.channels != 3 or not len(source):
+        return False, 0
+    indices = np.unique(np.linspace(0, len(source) - 1, min(len(source), int(max_images))).astype(np.int64))
+    images, _ = source.get(indices)
+    grey = bool(np.all(images[..., :1] == images[..., 1:]))
+    return grey, len(indices)

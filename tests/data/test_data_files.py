@@ -222,3 +222,26 @@ def test_scaled_patches_and_too_small_images(tmp_path):
     small = save(str(tmp_path / "small.png"), solid(RED, size=(40, 12)))
     with pytest.raises(ValueError, match=r"small\.png.*40x12"):
         load_source(f"patches:{small}", 16)
+
+
+def test_looks_grey_checks_every_pixel_of_images_spread_over_the_set(tmp_path, caplog):
+    from keras_pgen.data import looks_grey
+    from keras_pgen.training import warn_if_grey
+
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 256, (1000, 8, 8, 1), dtype=np.uint8), 3, axis=-1)
+    assert looks_grey(ArraySource(grey)) == (True, 256)
+    assert looks_grey(ArraySource(grey[:10])) == (True, 10)
+    coloured = grey.copy()
+    coloured[999, 7, 7, 1] ^= 1  # one green value of the last image (always checked) differs
+    assert looks_grey(ArraySource(coloured)) == (False, 256)
+    assert looks_grey(ArraySource(grey[..., :1])) == (False, 0)  # one channel: nothing to warn about
+    # grey files loaded as RGB (the default channels=3), as training loads them
+    for i in range(3):
+        save(str(tmp_path / "faces" / f"{i}.png"), solid(40 * i, mode="L"))
+    caplog.set_level(logging.WARNING, logger="absl")
+    assert warn_if_grey(load_source(str(tmp_path / "faces"), 8))
+    assert any("the 3 images checked of" in r.getMessage() and "--config.channels=1" in r.getMessage()
+               for r in caplog.records)
+    assert not warn_if_grey(load_source(str(tmp_path / "faces"), 8, channels=1))
+    assert not warn_if_grey(ArraySource(coloured))
