@@ -10,11 +10,15 @@ _M_ARENA_MAX = -8
 DEFAULT_MMAP_THRESHOLD = 128 * 1024
 
 
-def _mallopt():
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    mallopt = libc.mallopt
+def _mallopt(*settings):
+    """Applies glibc `mallopt(option, value)` for each (option, value); False if any fails or not glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt
+    return all([bool(mallopt(option, int(value))) for option, value in settings])
 
 
 def limit_malloc_arenas(arenas=1):
@@ -31,11 +35,7 @@ def limit_malloc_arenas(arenas=1):
     Returns:
         bool: True if applied; False where the C library is not glibc (nothing is changed).
     """
-    try:
-        mallopt = _mallopt()
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_ARENA_MAX, int(arenas)))
+    return _mallopt((_M_ARENA_MAX, arenas))
 
 
 def return_large_buffers_to_os(threshold_bytes=DEFAULT_MMAP_THRESHOLD):
@@ -53,9 +53,4 @@ def return_large_buffers_to_os(threshold_bytes=DEFAULT_MMAP_THRESHOLD):
     Returns:
         bool: True if applied; False where the C library is not glibc (nothing is changed).
     """
-    try:
-        mallopt = _mallopt()
-    except (OSError, AttributeError):
-        return False
-    threshold = int(threshold_bytes)
-    return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, threshold))
+    return _mallopt((_M_MMAP_THRESHOLD, threshold_bytes), (_M_TRIM_THRESHOLD, threshold_bytes))
