@@ -51,6 +51,31 @@ def test_alpha_schedule_values_at_chosen_steps(tiny_config):
     assert phase_alpha(Phase(10, 13, 8, 8, True), 11) == 1 / 3
 
 
+def test_learning_rates_per_resolution_follow_the_phase(tiny_config):
+    """g_lrs / d_lrs from 4x4 up, the last repeating: each phase sets both optimizers' rates."""
+    model = registry.build_model(tiny_config("progan", resolution=16, batch_size=8, transition_images=16,
+                                             stabilize_images=16, total_steps=20, g_lrs=(0.1, 0.05),
+                                             d_lrs=(0.3, 0.2, 0.01)))
+    # phases: 4 [0,2), 8 fading [2,4), 8 [4,6), 16 fading [6,8), 16 [8,20)
+    for step, g_lr, d_lr in ((0, 0.1, 0.3), (3, 0.05, 0.2), (5, 0.05, 0.2), (7, 0.05, 0.01), (19, 0.05, 0.01)):
+        model.prepare(step)
+        assert float(model.g_optimizer.learning_rate.numpy()) == pytest.approx(g_lr), step
+        assert float(model.d_optimizer.learning_rate.numpy()) == pytest.approx(d_lr), step
+
+
+def test_reals_are_blended_like_the_generator_during_a_fade_in(tiny_config):
+    """Mid fade-in D sees lerp(upsample(avgpool(x)), x, alpha) of the reals (numpy); outside it, x itself."""
+    model = registry.build_model(tiny_config("progan", **SHORT))
+    x = np.random.RandomState(0).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
+    low = x.reshape(2, 4, 2, 4, 2, 3).mean(axis=(2, 4)).repeat(2, 1).repeat(2, 2)
+    for step, alpha in ((2, 0.0), (3, 0.25), (5, 0.75)):  # the 8x8 transition [2, 6)
+        model.prepare(step)
+        model.step.assign(step)
+        np.testing.assert_allclose(np.asarray(model.real_inputs(x)), (1 - alpha) * low + alpha * x, atol=1e-6)
+    model.prepare(6)  # stabilisation: no blend
+    np.testing.assert_array_equal(np.asarray(model.real_inputs(x)), x)
+
+
 def test_prepare_grows_without_changing_the_checkpoint_structure(tiny_config, tmp_path):
     model = registry.build_model(tiny_config("progan", **SHORT))
     saved = tf.train.Checkpoint(**model.checkpoint_items()).save(str(tmp_path / "ckpt"))
