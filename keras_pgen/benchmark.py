@@ -104,11 +104,12 @@ def time_exported_generator(path, batch_size, repeats=5, intra_op_threads=0, int
         loading and serving), intra_op_threads, inter_op_threads.
 
     `inter_op_threads` (default 0: TensorFlow's default, one per core) is how many graph
-    ops may run at once. The generator's strips are independent subgraphs: with several
-    inter-op threads TensorFlow may start them side by side and their activations are alive
-    together; with 1, they run one after the other (each convolution still uses every core
-    through the intra-op threads). Measured on faces1024 (README): 10-90 MB less peak, and
-    from as fast to 1.4x slower, run to run. TF Serving's flag is `--tensorflow_inter_op_parallelism`.
+    ops may run at once. With several, independent parts of the graph (the first and last
+    strips, the middle strips' loop, the fade-in's two paths) may run side by side and their
+    activations are alive together; with 1, one op at a time (each convolution still uses
+    every core through the intra-op threads). Measured on faces1024 when all 8 strips were
+    written out (README): 10-90 MB less peak, and from as fast to 1.4x slower, run to run.
+    TF Serving's flag is `--tensorflow_inter_op_parallelism`.
     """
     import time
 
