@@ -4,7 +4,8 @@ from setuptools import find_packages, setup
 setup(
     name="keras_pgen",
     version="0.1.0",
-    description="Train image generators on small data sets with TensorFlow 2 / Keras 3 and serve them with TF Serving.",
+    description="Train image generators on small data sets with Keras 3 (TensorFlow on CPUs, JAX on GPUs) and serve "
+                "them with TF Serving.",
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
@@ -23,5 +24,7 @@ setup(
     extras_require={
         "test": ["pytest", "pytest-timeout", "pytest-xdist", "scipy", "jax[cpu]"],
         "tfds": ["tensorflow-datasets"],
+        # the JAX engine (bin/train --backend=jax); on GPUs install "jax[cuda12]" instead
+        "jax": ["jax"],
     },
 )

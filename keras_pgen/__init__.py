@@ -20,8 +20,47 @@ def get_config(method, preset="default"):
     return config.get_config(method, preset)
 
 
-def train(config, workdir, strategy=None, verbose=1):
-    """Trains or resumes `config` in `workdir` (see keras_pgen.training.train)."""
+BACKENDS = ("tensorflow", "jax")
+
+
+def select_backend(backend=None):
+    """The training engine's backend: `backend`, else $KERAS_BACKEND, else "tensorflow".
+
+    Keras reads KERAS_BACKEND once, when it is first imported: this sets it when Keras is not
+    imported yet, and otherwise checks that Keras runs the backend asked for.
+
+    Raises:
+        ValueError: an unknown backend, or Keras already imported with another one.
+    """
+    import os
+    import sys
+
+    backend = backend or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from {list(BACKENDS)}")
+    if "keras" in sys.modules:
+        running = sys.modules["keras"].backend.backend()
+        if running != backend:
+            raise ValueError(f"Keras was imported with the {running!r} backend; to train with {backend!r}, set "
+                             f"KERAS_BACKEND={backend} before importing keras or keras_pgen's models "
+                             "(a new process or notebook kernel)")
+    else:
+        os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def train(config, workdir, strategy=None, verbose=1, backend=None):
+    """Trains or resumes `config` in `workdir`.
+
+    backend: "tensorflow" (`keras_pgen.training.train`, the default) or "jax"
+    (`keras_pgen.engines.jax_trainer.train`, for GPUs; needs no TensorFlow); default
+    $KERAS_BACKEND. `strategy` (a tf.distribute strategy) is TensorFlow's; under JAX,
+    `config.strategy` chooses one or all local devices.
+    """
+    if select_backend(backend) == "jax":
+        from keras_pgen.engines import jax_trainer
+
+        return jax_trainer.train(config, workdir, verbose=verbose)
     from keras_pgen import training
 
     return training.train(config, workdir, strategy=strategy, verbose=verbose)

@@ -237,14 +237,89 @@ def _model_and_dataset(method, preset, overrides):
     return config, model, dataset
 
 
-def train_task(method="msg_gan", preset="bench64", steps=10, warmup=3, overrides=(), torch_python=""):
+def train_task(method="msg_gan", preset="bench64", steps=10, warmup=3, overrides=(), torch_python="", backend=None,
+               torch_device="cpu", torch_compile=False, bench_dir=""):
     """Training images/s: warm-up steps (tracing, XLA compilation) excluded, median of timed steps.
 
     With `torch_python` (a Python that has torch), the PyTorch peer ../shared/bench/torch_msg_gan.py
-    runs right after, on the same machine with the same steps, and the result carries its
-    figures and the ratio keras_pgen / reference (meaningful for msg_gan/bench64 only: the
-    peer is that architecture).
+    (or `bench_dir`/torch_msg_gan.py) runs right after, on the same machine with the same steps
+    and batch size, on `torch_device`, and the result carries its figures and the ratio
+    keras_pgen / reference (meaningful for msg_gan/bench64 only: the peer is that architecture).
+
+    `backend="jax"` (or KERAS_BACKEND=jax) times the JAX engine's own step instead (`_jax_train`):
+    the trainer's jitted step with its input (host gather, device-side draws), `steps` steps
+    dispatched back to back and synchronised once at the end, as the trainer runs between
+    two log intervals.
     """
+    import keras_pgen
+
+    if keras_pgen.select_backend(backend) == "jax":
+        result = _jax_train(method, preset, steps, warmup, overrides)
+    else:
+        result = _tf_train(method, preset, steps, warmup, overrides)
+    if torch_python:
+        reference = torch_reference(torch_python, steps=steps, warmup=warmup, batch=result["batch_size"],
+                                    device=torch_device, compile=torch_compile, bench_dir=bench_dir)
+        result["reference"] = reference
+        result["ratio"] = result["images_per_s"] / reference["images_per_s"]
+    return result
+
+
+def _jax_train(method, preset, steps, warmup, overrides):
+    import jax
+    import keras
+
+    from keras_pgen import config as config_lib
+    from keras_pgen import data as data_lib
+    from keras_pgen import registry
+    from keras_pgen.engines import jax_engine, jax_trainer
+    from keras_pgen.models.base import precision_policy
+
+    config = config_lib.apply_overrides(config_lib.get_config(method, preset), list(overrides))
+    source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
+                                  seed=config.seed, num_images=config.num_images or None)
+    source.get(np.arange(len(source)))  # the built-in shapes render on first use: not in the timing
+    with precision_policy(config):
+        model = registry.build_model(config)
+    stage = model.stages(config.total_steps, config.batch_size)[0]
+    model.start_stage(stage)
+    factor = 1 if stage.resolution is None else source.resolution // int(stage.resolution)
+    host = jax_trainer.HostBatches(source, stage.batch_size, config.seed, 0, model.uses_labels)
+    state_sharding, batch_sharding = jax_trainer.placement(config.strategy, stage.batch_size)
+    variables = jax_engine.state_variables(model)
+    step = jax_trainer.compile_step(model, variables, config.seed, model.noise_spec(), config.flip, factor)
+    values = jax_engine.read_state(variables)
+    if state_sharding is not None:
+        values = jax.device_put(values, state_sharding)
+
+    def run(first, count):
+        nonlocal values
+        for i in range(first, first + count):
+            raw = host(i)
+            values, logs = step(values, jax.device_put(raw, batch_sharding) if batch_sharding is not None else raw)
+        jax.block_until_ready((values, logs))
+        return logs
+
+    start = time.perf_counter()
+    run(0, warmup)
+    warmup_s = time.perf_counter() - start
+    start = time.perf_counter()
+    logs = run(warmup, steps)
+    elapsed = time.perf_counter() - start
+    result = {"task": "train", "impl": "keras_pgen", "backend": "jax", "method": method, "preset": preset,
+              "batch_size": stage.batch_size, "resolution": config.resolution,
+              "dtype_policy": "mixed_" + config.mixed_precision_dtype if config.mixed_precision else "float32",
+              "seconds_per_step": elapsed / steps, "images_per_s": steps * stage.batch_size / elapsed,
+              "steps_timed": steps, "warmup": warmup, "warmup_s": round(warmup_s, 1),
+              "devices": [str(d) for d in jax.local_devices()], "keras": keras.__version__, "jax": jax.__version__,
+              "last_logs": {k: float(v) for k, v in logs.items()}, "machine": _machine()}
+    for name in ("generator", "discriminator"):
+        if getattr(model, name, None) is not None:
+            result[f"{name[0]}_params"] = _count(getattr(model, name))
+    return result
+
+
+def _tf_train(method, preset, steps, warmup, overrides):
     config, model, dataset = _model_and_dataset(method, preset, overrides)
     model.make_train_function()
     train_function = model.train_function
@@ -265,11 +340,6 @@ def train_task(method="msg_gan", preset="bench64", steps=10, warmup=3, overrides
     for name in ("generator", "discriminator"):
         if getattr(model, name, None) is not None:
             result[f"{name[0]}_params"] = _count(getattr(model, name))
-    if torch_python:
-        del model, dataset, iterator
-        reference = torch_reference(torch_python, steps=steps, warmup=warmup)
-        result["reference"] = reference
-        result["ratio"] = result["images_per_s"] / reference["images_per_s"]
     return result
 
 
@@ -292,11 +362,12 @@ def _block(logs):
     return {k: float(v) for k, v in logs.items()}
 
 
-def torch_reference(python, steps=10, warmup=3, threads=0):
+def torch_reference(python, steps=10, warmup=3, threads=0, batch=16, device="cpu", compile=False, bench_dir=""):
     """Runs ../shared/bench/torch_msg_gan.py (the PyTorch peer) with the bench64 architecture; its JSON line."""
-    script = os.path.join(os.path.dirname(REPO), "shared", "bench", "torch_msg_gan.py")
+    script = os.path.join(bench_dir or os.path.join(os.path.dirname(REPO), "shared", "bench"), "torch_msg_gan.py")
     cmd = [python, script, "--resolution", "64", "--latent", "256", "--channels", "4:256,8:256,16:256,32:128,64:64",
-           "--batch", "16", "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads)]
+           "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup), "--threads", str(threads),
+           "--device", device] + (["--compile"] if compile else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -37,24 +37,25 @@ def fail(message, code=1):
     return code
 
 
-def run_training(method, preset, workdir, overrides):
+def run_training(method, preset, workdir, overrides, backend=None):
     """bin/train's body: config, overrides, train; returns the process exit code."""
     import keras_pgen
     from keras_pgen import config as config_lib
-    from keras_pgen import training
+    from keras_pgen import runs
 
     quiet_logs()
     try:
+        keras_pgen.select_backend(backend)
         config = keras_pgen.get_config(method, preset)
         config_lib.apply_overrides(config, overrides)
     except ValueError as e:
         return fail(e, 2)
     workdir = workdir or os.path.join("runs", method)
     try:
-        result = training.train(config, workdir)
-    except training.NonFiniteLossError as e:
+        result = keras_pgen.train(config, workdir, backend=backend)
+    except runs.NonFiniteLossError as e:
         return fail(e, 1)
-    except training.TrainingInterrupted as e:
+    except runs.TrainingInterrupted as e:
         print(str(e), file=sys.stderr, flush=True)
         return 128 + e.signum
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as e:

@@ -35,7 +35,8 @@ def base_config():
     # execution
     c.strategy = "auto"  # auto | default | mirrored
     c.jit_compile = False  # XLA for the train step
-    c.mixed_precision = False  # mixed_float16 compute, float32 variables, losses and perceptual features
+    c.mixed_precision = False  # mixed-precision compute, float32 variables, losses and perceptual features
+    c.mixed_precision_dtype = "float16"  # float16 (loss-scaled; GPUs without bf16, e.g. T4) | bfloat16 (A100, H100)
     # KID/FID of the generator's samples against the data, logged to TensorBoard (keras_pgen/metrics)
     c.eval_every = 0  # steps between evaluations; 0 = off
     c.eval_num_samples = 1000  # generated and real images per evaluation

@@ -45,6 +45,96 @@ def _image_outputs(images):
     return {"images": images, "png_bytes": tf.map_fn(encode, images, fn_output_signature=tf.string)}
 
 
+# Request limits. A request's outputs are held in memory at once, so one request for too many
+# images (`sample(num_images=100000)` peaked at 3.55 GB for a 16x16 model) could take a server down.
+# Every batch signature therefore refuses more than `max_images_per_request` images with an
+# InvalidArgumentError raised inside the graph (what TF Serving returns to the client).
+REQUEST_BUDGET_BYTES = 256 * 2**20  # output images of one request (peak: ~4x that with the activations)
+MAX_IMAGES_KEY = "max_images_per_request"  # its entry in keras_pgen.json
+
+
+def image_bytes_estimate(image_shape):
+    """Bytes one image of `image_shape` (H, W, C) takes in a request's outputs: 6 * H * W * C.
+
+    float32 generator output (4 bytes a value) + uint8 image (1) + PNG (at most ~1: the encoder
+    stores incompressible data nearly raw).
+    """
+    height, width, channels = (int(d) for d in image_shape)
+    return 6 * height * width * channels
+
+
+def default_max_images_per_request(image_shape, budget_bytes=REQUEST_BUDGET_BYTES):
+    """max(1, floor(budget_bytes / image_bytes_estimate(image_shape))): the default request cap.
+
+    With the 256 MiB budget: 58254 images at 16x16x3, 3640 at 64x64x3, 14 at 1024x1024x3 (252 MiB
+    of outputs; with `images_per_call` the generator's activations are one call's, so a request
+    stays within about 1 GB). Measured: `sample` of 58254 images from a tiny 16x16 MSG-GAN
+    (fmap_max 32) peaked at 1.06 GB above the loaded model. A whole-batch export
+    (images_per_call=0) of a wide generator holds every image's activations at once: pass a
+    smaller cap or images_per_call.
+    """
+    return max(1, budget_bytes // image_bytes_estimate(image_shape))
+
+
+def _max_images(max_images_per_request, image_shape):
+    """The cap to export: `max_images_per_request` (int >= 1) or, when None, the default for `image_shape`."""
+    if max_images_per_request is None:
+        return default_max_images_per_request(image_shape)
+    if isinstance(max_images_per_request, bool) or int(max_images_per_request) != max_images_per_request \
+            or max_images_per_request < 1:
+        raise ValueError(f"max_images_per_request must be an integer >= 1, got {max_images_per_request!r}")
+    return int(max_images_per_request)
+
+
+def _too_many_message(what, max_images):
+    # No apostrophes: TF's Assert quotes them as \' in the error text.
+    return (f"{what} exceeds the limit of {max_images} images per request ({MAX_IMAGES_KEY} in "
+            f"{METADATA_FILE}): split the request, or raise the limit by exporting again with "
+            f"{MAX_IMAGES_KEY}=<n>")
+
+
+def _check_count(count, max_images, name):
+    """In-graph checks of a requested image count: 0 <= count <= max_images."""
+    return [
+        tf.debugging.assert_non_negative(count, message=f"{name} must be >= 0"),
+        tf.debugging.assert_less_equal(count, tf.constant(max_images, count.dtype),
+                                       message=_too_many_message(name, max_images)),
+    ]
+
+
+def _check_latents(z, trailing_shape, max_images, what="latent size"):
+    """`z` with in-graph checks (InvalidArgumentError) of its shape, batch size and values.
+
+    A signature declared `[None, *trailing_shape]` still receives whatever shape a request sends
+    (loaded signatures and TF Serving do not check it): the shape check runs before the network,
+    which would otherwise fail deep inside ("Matrix size-incompatible"). A wrong rank whose leading
+    dimensions fit may slip past it (the rank itself is known statically and folded away).
+    """
+    expected = [-1, *trailing_shape]
+    shape = tf.shape(z, out_type=tf.int64)
+    padded = tf.concat([shape, tf.ones([len(expected)], tf.int64)], axis=0)[:len(expected)]
+    shape_ok = tf.logical_and(tf.equal(tf.size(shape), len(expected)),
+                              tf.reduce_all(tf.equal(padded[1:], tf.constant(expected[1:], tf.int64))))
+    described = trailing_shape[0] if len(trailing_shape) == 1 else list(trailing_shape)
+    message = f"z must have shape [N, {', '.join(map(str, trailing_shape))}] ({what} {described}), got shape"
+    checks = [tf.debugging.Assert(shape_ok, [message, shape])]
+    with tf.control_dependencies(checks):  # shape first: the other checks assume it
+        checks = [tf.debugging.assert_less_equal(shape[0], tf.constant(max_images, tf.int64),
+                                                 message=_too_many_message("the number of rows of z", max_images)),
+                  tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(z)), True,
+                                            message="z has non-finite values (NaN or Inf)")]
+    with tf.control_dependencies(checks):
+        return tf.ensure_shape(tf.identity(z), [None, *trailing_shape])
+
+
+def _unless_empty(fn, z, image_shape):
+    """`fn(z)` when z has rows, else empty outputs (images [0, H, W, C], png_bytes [0]) without running it."""
+    def empty():
+        return {"images": tf.zeros([0, *image_shape], tf.uint8), "png_bytes": tf.zeros([0], tf.string)}
+
+    return tf.cond(tf.shape(z)[0] > 0, lambda: fn(z), empty)
+
+
 def _integer_versions(model_dir):
     """Sorted integer version numbers of the subdirectories of `model_dir` (others ignored)."""
     if not os.path.isdir(model_dir):
@@ -155,6 +245,7 @@ def export_generator(
     output_index=-1,
     z_dtype="float32",
     images_per_call=0,
+    max_images_per_request=None,
     method=None,
     metadata=None,
 ):
@@ -163,13 +254,19 @@ def export_generator(
     Signatures (all return `{"images": uint8 [N, H, W, C], "png_bytes": string [N]}`,
     one encoded PNG per image; the `_bytes` suffix makes TF Serving's REST API send
     them base64-encoded):
-      - `serving_default` (also `generate`): input `z` [None, latent_dim].
+      - `serving_default` (also `generate`): input `z` [None, latent_dim]. A loaded signature (and
+        TF Serving) passes a `z` of another shape on to the graph: the checks below reject it
+        before the generator runs (not "Matrix size-incompatible" from deep in the network).
       - `sample`: int32 scalars `num_images` and `seed`; z is
         `tf.random.stateless_normal([num_images, latent_dim], seed=[seed, 0])`.
+    Each request is checked inside the graph (InvalidArgumentError, what TF Serving returns): at
+    most `max_images_per_request` images, `num_images` >= 0, `z` of width latent_dim with finite
+    values ("z has non-finite values"). Zero rows or `num_images=0` give empty outputs.
     The generator runs with `training=False`, its equalized layers' run-time scales folded
     into the saved weights (`layers.equalized.folded_scales`; the in-memory generator is left
     as it was). `keras_pgen.json` records latent_dim,
-    resolution (height), image_shape, channels, images_per_call, method and `metadata`.
+    resolution (height), image_shape, channels, images_per_call, max_images_per_request, method
+    and `metadata`.
 
     Args:
         generator: built Keras model mapping z [N, latent_dim] to images NHWC in
@@ -185,6 +282,9 @@ def export_generator(
             each call's images turned into uint8 and PNGs before the next: a batch's peak
             memory is then one call's plus the uint8 results (at 1024x1024 a batch of 8 as
             float32 alone is 100 MB). The same images either way.
+        max_images_per_request: int >= 1, default `default_max_images_per_request(image_shape)`
+            (max(1, floor(256 MiB / (6 * H * W * C))): 58254 at 16x16x3, 3640 at 64x64x3, 14 at
+            1024x1024x3). The most images one request may ask for.
         method: str, optional. Training method recorded in the metadata.
         metadata: dict, optional. Extra JSON-serializable entries for the metadata.
 
@@ -193,18 +293,18 @@ def export_generator(
 
     Raises:
         ValueError: latent size not inferable, bad `output_index`, negative
-            `images_per_call` or non-image output.
+            `images_per_call`, `max_images_per_request` < 1 or non-image output.
     """
     latent_dim = int(latent_dim or _infer_latent_dim(generator))
     if int(images_per_call) < 0:
         raise ValueError(f"images_per_call must be >= 0, got {images_per_call}")
     with folded_scales(generator):  # the graph reads pre-scaled weights: no per-call kernel copies
         return _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype,
-                                 int(images_per_call), method, metadata)
+                                 int(images_per_call), max_images_per_request, method, metadata)
 
 
-def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, images_per_call, method,
-                      metadata):
+def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, images_per_call,
+                      max_images_per_request, method, metadata):
     def images_of(z):
         outputs = generator(z, training=False)
         if isinstance(outputs, (list, tuple)):
@@ -218,8 +318,9 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
     image_shape = tuple(images_of(tf.zeros([1, latent_dim], z_dtype)).shape[1:])
     if len(image_shape) != 3 or image_shape[-1] not in (1, 3, 4):
         raise ValueError(f"generator output must be NHWC with C in (1, 3, 4), got {image_shape}")
+    max_images = _max_images(max_images_per_request, image_shape)
 
-    def generate(z):
+    def generate_unchecked(z):
         if not images_per_call:
             return _image_outputs(images_of(z))
         n, k = tf.shape(z)[0], images_per_call
@@ -234,11 +335,14 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
             tf.TensorSpec((k,) + image_shape, tf.uint8), tf.TensorSpec([k], tf.string)))
         return {"images": tf.reshape(images, (-1,) + image_shape)[:n], "png_bytes": tf.reshape(png, [-1])[:n]}
 
+    def generate(z):
+        return _unless_empty(generate_unchecked, _check_latents(z, [latent_dim], max_images), image_shape)
+
     def sample(num_images, seed):
-        z = tf.random.stateless_normal(
-            tf.stack([num_images, latent_dim]), seed=tf.stack([seed, 0]), dtype=z_dtype
-        )
-        return generate(z)
+        with tf.control_dependencies(_check_count(num_images, max_images, "num_images")):
+            shape = tf.stack([num_images, latent_dim])
+        z = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]), dtype=z_dtype)
+        return _unless_empty(generate_unchecked, z, image_shape)
 
     int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
     return export_endpoints(
@@ -258,6 +362,7 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
             "images_per_call": images_per_call,
             "method": method,
             **(metadata or {}),
+            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
         },
     )
 
@@ -274,6 +379,7 @@ def export_autoencoder(
     name,
     *,
     variational=True,
+    max_images_per_request=None,
     method=None,
     metadata=None,
 ):
@@ -285,11 +391,17 @@ def export_autoencoder(
         decoding of the posterior mean (no sampling: deterministic).
       - `encode`: `images` -> `{"mean", "log_variance"}` float32 `[N, *code_shape]` (VAEs);
         a deterministic encoder gives `{"mean"}` only (its code).
-      - `decode`: `z` float32 `[N, *code_shape]` -> `{"images", "png_bytes"}`.
+      - `decode`: `z` float32 `[N, *code_shape]` -> `{"images", "png_bytes"}` (a `z` of another
+        shape gets a clear error naming code_shape).
       - `sample` (VAEs only): int32 scalars `num_images`, `seed`; decodes
         `tf.random.stateless_normal([num_images, *code_shape], seed=[seed, 0])` (the prior).
+    Every signature refuses more than `max_images_per_request` images (or rows of `z`) with an
+    InvalidArgumentError raised inside the graph, as `export_generator`'s do; `decode` also
+    refuses non-finite `z` ("z has non-finite values"), `sample` a negative `num_images`. Zero
+    rows of `z` or `num_images=0` give empty outputs.
     `keras_pgen.json` records kind "autoencoder", method, resolution, channels, image_shape,
-    code_shape, latent_dim (the code's last axis), variational and `metadata`.
+    code_shape, latent_dim (the code's last axis), variational, max_images_per_request and
+    `metadata`.
 
     Args:
         encoder: built Keras model, images [N, H, W, C] in [-1, 1] -> `[mean, log_variance]`
@@ -298,6 +410,8 @@ def export_autoencoder(
         export_base: str. Root export directory, e.g. "saved_models".
         name: str. Model name; the export goes to `export_base/name/<next version>/`.
         variational: bool, default True. Whether `encoder` returns `[mean, log_variance]`.
+        max_images_per_request: int >= 1, default `default_max_images_per_request(image_shape)`
+            (see `export_generator`). The most images one request may send or ask for.
         method: str, optional. Training method recorded in the metadata.
         metadata: dict, optional. Extra JSON-serializable entries for the metadata.
 
@@ -310,23 +424,39 @@ def export_autoencoder(
     """
     image_shape = tuple(int(d) for d in encoder.inputs[0].shape[1:])
     code_shape = tuple(int(d) for d in decoder.inputs[0].shape[1:])
+    max_images = _max_images(max_images_per_request, image_shape)
 
-    def encode(images):
+    def checked_images(images):
+        checks = [tf.debugging.assert_less_equal(tf.shape(images)[0], max_images,
+                                                 message=_too_many_message("the number of images", max_images))]
+        with tf.control_dependencies(checks):
+            return tf.identity(images)
+
+    def encode_unchecked(images):
         outputs = encoder(_from_uint8(images), training=False)
         if variational:
             mean, log_variance = outputs
             return {"mean": tf.cast(mean, tf.float32), "log_variance": tf.cast(log_variance, tf.float32)}
         return {"mean": tf.cast(outputs, tf.float32)}
 
-    def decode(z):
+    def encode(images):
+        return encode_unchecked(checked_images(images))
+
+    def decode_unchecked(z):
         return _image_outputs(decoder(z, training=False))
 
+    def decode(z):
+        return _unless_empty(decode_unchecked, _check_latents(z, code_shape, max_images, "code shape"), image_shape)
+
     def reconstruct(images):
-        return decode(encode(images)["mean"])
+        return _unless_empty(lambda x: decode_unchecked(encode_unchecked(x)["mean"]), checked_images(images),
+                             image_shape)
 
     def sample(num_images, seed):
-        shape = tf.concat([tf.reshape(num_images, [1]), tf.constant(code_shape, tf.int32)], axis=0)
-        return decode(tf.random.stateless_normal(shape, seed=tf.stack([seed, 0])))
+        with tf.control_dependencies(_check_count(num_images, max_images, "num_images")):
+            shape = tf.concat([tf.reshape(num_images, [1]), tf.constant(code_shape, tf.int32)], axis=0)
+        return _unless_empty(decode_unchecked, tf.random.stateless_normal(shape, seed=tf.stack([seed, 0])),
+                             image_shape)
 
     images_spec = [tf.TensorSpec([None, *image_shape], tf.uint8, name="images")]
     int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
@@ -353,22 +483,26 @@ def export_autoencoder(
             "latent_dim": code_shape[-1],
             "variational": bool(variational),
             **(metadata or {}),
+            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
         },
     )
 
 
-def export_conditional_decoder(decoder, export_base, name, *, num_classes, method=None, metadata=None):
+def export_conditional_decoder(decoder, export_base, name, *, num_classes, max_images_per_request=None, method=None,
+                               metadata=None):
     """Exports a decoder of one-hot class labels as a versioned SavedModel.
 
     Signature `serving_default` (also `decode_labels`): `labels` int32 `[N]` ->
     `{"images": uint8 [N, H, W, C], "png_bytes": string [N]}`; the labels are one-hot encoded
-    inside and must lie in [0, num_classes) (InvalidArgumentError otherwise). `keras_pgen.json`
-    records kind "conditional_decoder", method, resolution, channels, image_shape, num_classes.
+    inside and must lie in [0, num_classes), at most `max_images_per_request` of them
+    (InvalidArgumentError otherwise). `keras_pgen.json` records kind "conditional_decoder",
+    method, resolution, channels, image_shape, num_classes, max_images_per_request.
 
     Args:
         decoder: built Keras model, one-hot labels [N, num_classes] -> images in [-1, 1].
         export_base, name: see `export_endpoints`.
         num_classes: int.
+        max_images_per_request: int >= 1, default from the image size (see `export_generator`).
         method: str, optional.
         metadata: dict, optional.
 
@@ -376,15 +510,18 @@ def export_conditional_decoder(decoder, export_base, name, *, num_classes, metho
         str: the new version directory.
     """
     num_classes = int(num_classes)
+    image_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:])
+    max_images = _max_images(max_images_per_request, image_shape)
 
     def decode_labels(labels):
         checks = [tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-                  tf.debugging.assert_less(labels, num_classes, message=f"labels must be < {num_classes}")]
+                  tf.debugging.assert_less(labels, num_classes, message=f"labels must be < {num_classes}"),
+                  tf.debugging.assert_less_equal(tf.size(labels), max_images,
+                                                 message=_too_many_message("the number of labels", max_images))]
         with tf.control_dependencies(checks):
             one_hot = tf.one_hot(labels, num_classes, dtype=tf.float32)
         return _image_outputs(decoder(one_hot, training=False))
 
-    image_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:])
     return export_endpoints(
         export_base,
         name,
@@ -398,6 +535,7 @@ def export_conditional_decoder(decoder, export_base, name, *, num_classes, metho
             "image_shape": list(image_shape),
             "num_classes": num_classes,
             **(metadata or {}),
+            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
         },
     )
 
@@ -438,24 +576,53 @@ class LoadedGenerator:
         path: str, the version directory loaded.
         latent_dim: int.
         resolution: int, image height.
+        max_images_per_request: int, or None for exports made before the cap existed.
         metadata: dict read from `keras_pgen.json` ({} when absent).
         signatures: the loaded signatures by name.
+
+    Raises:
+        FileNotFoundError: no SavedModel at `path` (see `resolve_export_dir`).
+        ValueError: the SavedModel or its `keras_pgen.json` cannot be read, or it is not a
+            generator export (no `serving_default` taking `z`).
     """
 
     def __init__(self, path):
         self.path = resolve_export_dir(path)
-        self._saved_model = tf.saved_model.load(self.path)  # Keeps the variables alive.
-        self.signatures = self._saved_model.signatures
         metadata_path = os.path.join(self.path, METADATA_FILE)
         self.metadata = {}
         if os.path.isfile(metadata_path):
-            with open(metadata_path) as f:
-                self.metadata = json.load(f)
+            try:
+                with open(metadata_path) as f:
+                    self.metadata = json.load(f)
+            except ValueError as error:
+                raise ValueError(f"{metadata_path} is not valid JSON: {error}") from error
+        try:
+            self._saved_model = tf.saved_model.load(self.path)  # Keeps the variables alive.
+        except Exception as error:  # a truncated or corrupt saved_model.pb or variables
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"cannot load the SavedModel at {self.path}: {first_line}") from error
+        self.signatures = self._saved_model.signatures
         serve = self._signature(DEFAULT_SIGNATURE)
-        self._z_spec = serve.structured_input_signature[1]["z"]
+        self._z_spec = serve.structured_input_signature[1].get("z")
+        if self._z_spec is None:
+            raise ValueError(f"{self.path} is not a generator export: its {DEFAULT_SIGNATURE} signature takes "
+                             f"{sorted(serve.structured_input_signature[1])}, not z (kind "
+                             f"{self.metadata.get('kind', 'unknown')!r})")
         self.latent_dim = int(self.metadata.get("latent_dim") or self._z_spec.shape[-1])
         image_spec = serve.structured_outputs["images"]
         self.resolution = self.metadata.get("resolution") or image_spec.shape[1]
+        cap = self.metadata.get(MAX_IMAGES_KEY)
+        self.max_images_per_request = None if cap is None else int(cap)
+
+    def check_num_images(self, num_images, what="num_images"):
+        """Raises ValueError unless 0 <= `num_images` <= `max_images_per_request` (when known)."""
+        if num_images < 0:
+            raise ValueError(f"{what} must be >= 0, got {num_images}")
+        cap = self.max_images_per_request
+        if cap is not None and num_images > cap:
+            raise ValueError(f"{what}={num_images} exceeds the limit of {cap} images per request "
+                             f"({MAX_IMAGES_KEY} in {os.path.join(self.path, METADATA_FILE)}): split it into "
+                             f"batches, or raise the limit by exporting again with {MAX_IMAGES_KEY}=<n>")
 
     def _signature(self, name):
         if name not in self.signatures:
@@ -466,6 +633,9 @@ class LoadedGenerator:
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape [N, {self.latent_dim}], got {z.shape}")
+        self.check_num_images(len(z), "the number of rows of z")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z has non-finite values (NaN or Inf)")
         return self._signature(DEFAULT_SIGNATURE)(z=tf.constant(z, self._z_spec.dtype))
 
     def generate(self, z):
@@ -477,7 +647,12 @@ class LoadedGenerator:
         return list(self._serve(z)["png_bytes"].numpy())
 
     def sample(self, num_images, seed=0):
-        """Returns uint8 images [num_images, H, W, C] from the `sample` signature."""
+        """Returns uint8 images [num_images, H, W, C] from the `sample` signature.
+
+        Raises:
+            ValueError: `num_images` < 0 or above `max_images_per_request`.
+        """
+        self.check_num_images(int(num_images))
         outputs = self._signature("sample")(
             num_images=tf.constant(num_images, tf.int32), seed=tf.constant(seed, tf.int32)
         )
@@ -488,12 +663,13 @@ def load_generator(path):
     """Loads an exported generator; see `LoadedGenerator`.
 
     Args:
-        path: a version directory or a model directory (highest version is used).
+        path: a version directory or a model directory (highest version is used), or a
+            `LoadedGenerator` (returned as it is).
 
     Returns:
         LoadedGenerator.
     """
-    return LoadedGenerator(path)
+    return path if isinstance(path, LoadedGenerator) else LoadedGenerator(path)
 
 
 def _slerp(a, b, t):
@@ -547,8 +723,8 @@ def generate_grid(model_path, num, out, seed=0, ncols=None, min_size=64):
     """Writes a grid of `num` samples from the `sample` signature of an exported generator.
 
     Args:
-        model_path: version or model directory (see `load_generator`).
-        num: int. Number of samples.
+        model_path: version or model directory, or a `LoadedGenerator` (see `load_generator`).
+        num: int >= 1, at most the export's `max_images_per_request`. Number of samples.
         out: str. Output image file (.png, .jpg or .jpeg).
         seed: int, default 0. Seed of the `sample` signature.
         ncols: int, default near-square. Tiles per row.
@@ -556,7 +732,12 @@ def generate_grid(model_path, num, out, seed=0, ncols=None, min_size=64):
 
     Returns:
         The grid, uint8 numpy array [H, W, C].
+
+    Raises:
+        ValueError: `num` < 1 or above the export's `max_images_per_request`.
     """
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
     grid = _tile(load_generator(model_path).sample(num, seed), min_size, ncols)
     images_lib.save_image(out, grid)
     return grid
@@ -568,10 +749,11 @@ def generate_walk(
     """Writes a looping latent-walk GIF (see `latent_walk`) from an exported generator.
 
     Args:
-        model_path: version or model directory (see `load_generator`).
+        model_path: version or model directory, or a `LoadedGenerator` (see `load_generator`).
         out: str. Output GIF file.
         frames: int, default 60. Frames in the loop.
-        num: int, default 1. Parallel walks; more than one is shown as a grid per frame.
+        num: int, default 1. Parallel walks (at most the export's `max_images_per_request`); more
+            than one is shown as a grid per frame.
         seed: int, default 0. Walk i uses seed `[seed, i]`.
         num_points: int, default 4. Latents visited by each walk.
         min_size: int, default 64. Smaller samples are upscaled (nearest) to this size.
@@ -579,8 +761,14 @@ def generate_walk(
 
     Returns:
         list of the frames, uint8 numpy arrays [H, W, C].
+
+    Raises:
+        ValueError: `num` < 1 or above the export's `max_images_per_request`, or `frames` < 1.
     """
+    if num < 1:
+        raise ValueError(f"num must be >= 1, got {num}")
     generator = load_generator(model_path)
+    generator.check_num_images(num, "num")
     walks = [latent_walk(generator.latent_dim, frames, num_points, [seed, i]) for i in range(num)]
     walks = np.stack(walks, axis=1)  # [frames, num, latent_dim]
     gif_frames = [_tile(generator.generate(z), min_size) for z in walks]

@@ -19,25 +19,15 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_pgen import config as config_lib
+from keras_pgen import checkpoints
 from keras_pgen import data as data_lib
-from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
 from keras_pgen import metrics as metrics_lib
 from keras_pgen import registry
+from keras_pgen import runs
+from keras_pgen.runs import (NonFiniteLossError, TrainingInterrupted, _config_changes, _stage_start_sample,  # noqa: F401
+                             _write_config, warn_if_grey)
 from keras_pgen.models.base import precision_policy
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGINT/SIGTERM arrived; a checkpoint of the last finished step was saved."""
-
-    def __init__(self, message, signum):
-        super().__init__(message)
-        self.signum = signum
 
 
 _STRATEGIES = {}
@@ -83,14 +73,10 @@ def worker_role(strategy):
 
 
 def preview_batch(config, source, latent_dim):
-    """The fixed inputs of every sample grid: latents, the first real images and their labels."""
-    n = min(config.num_samples, len(source))
-    images, labels = source.get(np.arange(n))
-    batch = {"images": tf.constant(np.asarray(images, np.float32) / 127.5 - 1.0),
-             "labels": tf.constant(np.asarray(labels, np.int32))}
-    if latent_dim:
-        batch["z"] = tf.random.stateless_normal((config.num_samples, latent_dim), seed=[config.seed, 7919])
-    return batch
+    """The fixed inputs of every sample grid (`runs.preview_batch`), latents from TensorFlow's stateless normal."""
+    batch = runs.preview_batch(config, source, latent_dim,
+                               lambda shape: tf.random.stateless_normal(shape, seed=[config.seed, 7919]))
+    return {k: tf.constant(v) for k, v in batch.items()}
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -181,33 +167,6 @@ class TrainingMonitor(keras.callbacks.Callback):
                 tf.summary.image(f"samples/{name}", grid[None])
 
 
-def _config_changes(config, workdir):
-    """How `config` differs from the workdir's config.json; ([], []) for a new run.
-
-    Returns:
-        (changes, flags): "name: old -> new" for each field that differs ('<absent>' for one the
-        run's config.json lacks), and for the absent fields whose earlier value the method's
-        configs/<method>.py records (`BEFORE_FIELDS`), the `--config.name=value` that restores it.
-    """
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        return [], []
-    with open(path) as f:
-        previous = json.load(f)
-    current = json.loads(config.to_json())
-    changed = sorted(k for k in set(current) | set(previous) if current.get(k) != previous.get(k))
-    before = config_lib.before_fields(config.method)
-    flags = [f"--config.{k}={str(before[k]).lower() if isinstance(before[k], bool) else before[k]}"
-             for k in changed if k not in previous and k in before]
-    return [f"{k}: {previous.get(k, '<absent>')!r} -> {current.get(k)!r}" for k in changed], flags
-
-
-def _write_config(config, workdir):
-    """Saves config.json (after a successful restore, so a run that cannot resume leaves it as it was)."""
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(json.loads(config.to_json()), f, indent=2, sort_keys=True)
-
-
 def checkpoint_step(path):
     """The training step stored in checkpoint `path` (read before restoring: ProGAN grows to it first)."""
     reader = tf.train.load_checkpoint(path)
@@ -226,6 +185,9 @@ def _restore(model, workdir, keep, changes=(), flags=()):
     """
     directory = os.path.join(workdir, "checkpoints")
     latest = tf.train.latest_checkpoint(directory)
+    if latest is None and checkpoints.steps(directory):
+        raise ValueError(f"{workdir} was trained with the JAX engine (checkpoints/ckpt-N.npz): resume it with "
+                         "--backend=jax (a run resumes under the engine that began it; bin/export exports either)")
     model.prepare(checkpoint_step(latest) if latest else 0)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
     manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
@@ -233,12 +195,7 @@ def _restore(model, workdir, keep, changes=(), flags=()):
         try:
             checkpoint.restore(latest).assert_existing_objects_matched()
         except (ValueError, AssertionError, tf.errors.OpError) as error:
-            raise ValueError(
-                f"cannot resume {workdir}: its checkpoint {latest} does not fit the model this config builds "
-                f"({str(error).splitlines()[0][:300]}). Config fields that differ from its config.json: "
-                f"{'; '.join(changes) or 'none'}. Resume with the run's own values"
-                + (f" (fields it began without: {' '.join(flags)})" if flags else "")
-                + ", or train in a new workdir.") from error
+            raise runs.resume_error(workdir, latest, error, changes, flags) from error
         logging.info("resumed from %s (step %d)", latest, int(model.step.numpy()))
     return manager
 
@@ -249,26 +206,9 @@ def export_model(model, config):
     return model.export_to(config.export_dir, name, {"method": config.method, "step": int(model.step.numpy())})
 
 
-def _stage_start_sample(stages, index, step):
-    """Global sample index of `step` in stage `index`: earlier stages' samples plus this one's so far."""
-    done = sum((s.end_step - s.start_step) * s.batch_size for s in stages[:index])
-    return done + (step - stages[index].start_step) * stages[index].batch_size
-
-
 def _checkpoint_dir(workdir, is_chief, worker):
     """The chief's checkpoints are the run's; other workers save (every worker must) to a scratch dir."""
     return os.path.join(workdir, "checkpoints" if is_chief else f".worker{worker}_checkpoints")
-
-
-def warn_if_grey(source):
-    """Logs a warning when an RGB source's images are all grey (`data.looks_grey`); returns whether it did."""
-    grey, checked = data_lib.looks_grey(source)
-    if grey:
-        logging.warning("the %d images checked of %s are all grey (R = G = B) but config.channels is 3: "
-                        "--config.channels=1 trains on them as grey (in the README's Report, MSG-GAN fed "
-                        "grey faces as RGB collapsed to one template where grey training learned varied faces)",
-                        checked, source.description or "the data")
-    return grey
 
 
 def train(config, workdir, strategy=None, verbose=1):
@@ -412,7 +352,11 @@ def run_custom_loop(model, strategy, make_dataset, batch_size, start, end, monit
 
 
 def export_from_workdir(workdir, name=None, export_dir=None):
-    """Rebuilds the model of `workdir` from its config.json and latest checkpoint and exports it."""
+    """Rebuilds the model of `workdir` from its config.json and latest checkpoint and exports it.
+
+    The checkpoint is TensorFlow's (this engine's runs) or a numpy archive of the JAX engine
+    (`keras_pgen.checkpoints`; one holding only the EMA generator exports too).
+    """
     import ml_collections
 
     path = os.path.join(workdir, "config.json")
@@ -426,6 +370,19 @@ def export_from_workdir(workdir, name=None, export_dir=None):
         config.export_dir = export_dir
     with precision_policy(config):
         model = registry.build_model(config)
+    directory = os.path.join(workdir, "checkpoints")
+    if tf.train.latest_checkpoint(directory) is None and checkpoints.steps(directory):
+        found = checkpoints.latest(directory)
+        if found is None:
+            raise FileNotFoundError(f"no checkpoint in {directory} reads")
+        file, step, items, arrays = found
+        model.prepare(step)
+        try:
+            checkpoints.restore(model, items, arrays, subset=True)
+        except ValueError as error:
+            raise runs.resume_error(workdir, file, error) from error
+        model.step.assign(step)
+        return export_model(model, config)
     manager = _restore(model, workdir, config.keep_checkpoints)
     if not manager.latest_checkpoint:
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to export")

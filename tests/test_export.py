@@ -171,6 +171,7 @@ def test_metadata_file(exports):
         "image_shape": [16, 16, 3],
         "channels": 3,
         "images_per_call": 0,
+        "max_images_per_request": 256 * 2**20 // (6 * 16 * 16 * 3),  # export.default_max_images_per_request (58,254)
         "method": "test",
         "note": "a",
         "signatures": ["generate", "sample", "serving_default"],

@@ -10,9 +10,17 @@ pipeline of batches.
 from keras_pgen.data.base import ArraySource, Source, dataset_info, looks_grey
 from keras_pgen.data.images import IMAGE_EXTENSIONS, RESIZE_MODES
 from keras_pgen.data.patches import PatchesSource
-from keras_pgen.data.pipeline import make_train_dataset
 from keras_pgen.data.shapes import ShapesSource
 from keras_pgen.data.sources import load_source
+
+
+
+def make_train_dataset(*args, **kwargs):
+    """The tf.data pipeline of the TensorFlow engine (`keras_pgen.data.pipeline`; imports TensorFlow)."""
+    from keras_pgen.data.pipeline import make_train_dataset as make
+
+    return make(*args, **kwargs)
+
 
 __all__ = ["ArraySource", "IMAGE_EXTENSIONS", "PatchesSource", "RESIZE_MODES", "ShapesSource", "Source",
            "dataset_info", "load_source", "looks_grey", "make_train_dataset"]

@@ -1,13 +1,9 @@
 """`make_train_dataset`: an infinite, deterministic, resumable tf.data pipeline of batches."""
 
-import hashlib
-
 import numpy as np
 import tensorflow as tf
 
-NOISE_DISTRIBUTIONS = ("normal", "uniform")
-_RESERVED = ("images", "labels")
-_FLIP = "__flip__"  # the per-sample draw that decides the horizontal flips
+from keras_pgen.data.draws import _FLIP, _draw_specs, _key  # noqa: F401
 
 
 def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample=None, resolution=None, flip=False,
@@ -93,25 +89,6 @@ def make_train_dataset(source, batch_size, *, seed=0, start_step=0, start_sample
     options.deterministic = True
     dataset = dataset.with_options(options)
     return dataset.prefetch(tf.data.AUTOTUNE) if prefetch else dataset
-
-
-def _draw_specs(noise_spec, flip):
-    """Validates `noise_spec`; returns `{name: (dist, shape, key)}`, plus `_FLIP` when flipping."""
-    draws = {}
-    for name, (dist, shape) in (noise_spec or {}).items():
-        if name in _RESERVED or dist not in NOISE_DISTRIBUTIONS:
-            raise ValueError(f"bad noise_spec entry {name!r}: ({dist!r}, {shape!r}); names must not be "
-                             f"{_RESERVED}, distributions are {NOISE_DISTRIBUTIONS}")
-        draws[name] = (dist, tuple(int(d) for d in shape), f"noise/{name}")
-    if flip:
-        draws[_FLIP] = ("uniform", (), "flip")
-    return draws
-
-
-def _key(seed, name):
-    """A stable int64 derived from `(seed, name)`."""
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _shuffled_indices(samples, num_images, key):

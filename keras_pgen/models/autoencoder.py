@@ -27,14 +27,13 @@ replicas). The reparameterisation noise `eps` comes from the input pipeline (`no
 never from keras.random inside the step.
 """
 import keras
-import tensorflow as tf
 from keras import ops
 
-from keras_pgen import export as export_lib
+from keras_pgen import engines
 from keras_pgen.losses import perceptual
 from keras_pgen.losses.kl import gaussian_kl
 from keras_pgen.models import base
-from keras_pgen.models.base import Method, gradients, num_replicas
+from keras_pgen.models.base import Method
 from keras_pgen.networks.autoencoder import Decoder, Encoder
 
 PIXEL_LOSSES = ("mse", "l1", "none")
@@ -241,7 +240,7 @@ class Autoencoder(Method):
         if self.variational:
             z = batch.get("z")
             if z is None or tuple(z.shape[1:]) != self.code_shape:
-                z = tf.random.stateless_normal((int(targets.shape[0]), *self.code_shape), seed=[0, 7919])
+                z = keras.random.normal((int(targets.shape[0]), *self.code_shape), seed=7919)
             previews["samples"] = self.decoder(z, training=False)
         return previews
 
@@ -249,24 +248,25 @@ class Autoencoder(Method):
         """Exports encoder and decoder with the autoencoder signatures (`export.export_autoencoder`)."""
         if self.encoder is None:
             raise NotImplementedError(f"{type(self).__name__} has no encoder: override export_to")
+        from keras_pgen import export as export_lib  # TensorFlow's SavedModel: imported only to export
+
         return export_lib.export_autoencoder(self.encoder, self.decoder, export_dir, name,
                                              variational=self.variational, method=metadata.get("method"),
                                              metadata=metadata)
 
     # ---- training ----------------------------------------------------------------------------
-    def train_step(self, data):
+    def train_updates(self, data):
         logs = dict(self.before_update(data))
-        with tf.GradientTape() as tape:
+
+        def loss():
             outputs = self.forward(data, training=True)
-            terms = self.loss_terms(data, outputs)
-            terms = {name: ops.mean(term) for name, term in terms.items()}
-            loss = sum(terms.values())
-            scaled = loss / num_replicas()
-        variables = self.autoencoder_variables()
-        self.ae_optimizer.apply(gradients(self.ae_optimizer, tape, scaled, variables), variables)
+            terms = {name: ops.mean(term) for name, term in self.loss_terms(data, outputs).items()}
+            return sum(terms.values()), (terms, outputs)
+
+        loss, (terms, outputs) = engines.minimize(self.ae_optimizer, self.autoencoder_variables(), loss)
         logs.update(self.after_update(data, outputs))
         self.step.assign_add(1)
-        return self.update_trackers({"loss": loss, **terms, **logs})
+        return {"loss": loss, **terms, **logs}
 
 
 # ---- building from a config (configs/vae.py and the methods built on this base) ------------------

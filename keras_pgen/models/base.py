@@ -17,27 +17,20 @@ training.py never asks which method it runs; it calls these hooks:
 - `scalars()`: extra values logged to TensorBoard each log interval (ProGAN's alpha).
 - `export_to(export_dir, name, metadata)`: writes the SavedModel, returns its path.
 - `checkpoint_items()`, `optimizers()`: what a resumed run restores; the learning rates logged.
+
+and its training step, `train_updates(batch) -> logs`, written once in `keras.ops` with the
+engine primitives (`keras_pgen.engines.minimize`, ...): Keras `fit()` calls it through
+`train_step` under TensorFlow, the JAX engine inside its jitted stateless step.
 """
 import collections
 
 import keras
-import tensorflow as tf
+
+from keras_pgen.engines import gather_replicas, num_replicas  # noqa: F401 (the methods' imports)
 
 Stage = collections.namedtuple("Stage", ["start_step", "end_step", "batch_size", "resolution"])
 Stage.__doc__ = """Steps [start_step, end_step) trained with `batch_size` images at `resolution` (None: the data's)."""
 
-
-def num_replicas():
-    """Replicas of the current strategy (1 without one)."""
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
-def gather_replicas(x):
-    """Concatenates `x` over replicas along the batch axis (identity on one replica)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return x
-    return ctx.all_gather(x, axis=0)
 
 
 class Method(keras.Model):
@@ -72,9 +65,21 @@ class Method(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    # ---- training ----------------------------------------------------------------------------
+    def train_updates(self, data):
+        """One training step on the batch `data` (see the module docstring); returns the values to log."""
+        raise NotImplementedError
+
+    def train_step(self, data):
+        """Keras `fit()`'s step (the TensorFlow engine): `train_updates` plus the loss trackers."""
+        return self.update_trackers(self.train_updates(data))
+
     # ---- hooks (defaults) ----------------------------------------------------------------------
     def noise_spec(self):
         return {}
+
+    def check_source(self, source):
+        """Raises ValueError when the data cannot train this model (before anything is built); default: any data."""
 
     def stages(self, total_steps, batch_size):
         return [Stage(0, total_steps, batch_size, None)]
@@ -105,41 +110,46 @@ class Method(keras.Model):
 
 # ---- optimizers and mixed precision (shared by every method) ------------------------------------
 def make_adam(config, learning_rate):
-    """Adam with the config's betas and epsilon; under `config.mixed_precision`, in a LossScaleOptimizer.
+    """Adam with the config's betas and epsilon; under float16 mixed precision, in a LossScaleOptimizer.
 
     The loss-scale state (dynamic scale, steps since its last change) is part of the
     optimizer's variables, so checkpoints save and restore it with the Adam moments.
     """
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2,
                                       epsilon=config.adam_epsilon)
-    if config.get("mixed_precision", False):
+    if policy_name(config) == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
 
-def gradients(optimizer, tape, loss, variables):
-    """d loss / d variables, times the loss scale when `optimizer` is a LossScaleOptimizer.
 
-    `optimizer.apply` then unscales them (and skips the step, lowering the scale, when a
-    float16 gradient overflowed). Scaling through `output_gradients` equals differentiating
-    `loss * scale` without recording the product on the tape.
+MIXED_PRECISION_DTYPES = ("float16", "bfloat16")
+
+
+def policy_name(config):
+    """The Keras dtype policy of `config.mixed_precision` / `config.mixed_precision_dtype` (None: float32).
+
+    float16 needs loss scaling (a LossScaleOptimizer, `make_adam`); bfloat16 (GPUs from Ampere
+    on, TPUs) has float32's range and needs none.
     """
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        scale = tf.cast(optimizer.dynamic_scale, loss.dtype)
-        return tape.gradient(loss, variables, output_gradients=scale)
-    return tape.gradient(loss, variables)
+    if not config.get("mixed_precision", False):
+        return None
+    dtype = config.get("mixed_precision_dtype", "float16")
+    if dtype not in MIXED_PRECISION_DTYPES:
+        raise ValueError(f"unknown mixed_precision_dtype {dtype!r}; choose from {list(MIXED_PRECISION_DTYPES)}")
+    return f"mixed_{dtype}"
 
 
 class precision_policy:  # noqa: N801 (a context manager used like a function)
-    """`with precision_policy(config):` builds networks under mixed_float16 when config.mixed_precision is set.
+    """`with precision_policy(config):` builds networks under `policy_name(config)` (mixed float16 / bfloat16).
 
-    Variables stay float32, computations run in float16; losses, perceptual features and
+    Variables stay float32, computations run in float16 or bfloat16; losses, perceptual features and
     optimizer math are float32 (the losses cast their inputs, the VGG16 extractor is built
     float32).
     """
 
     def __init__(self, config):
-        self.policy = "mixed_float16" if config.get("mixed_precision", False) else None
+        self.policy = policy_name(config)
 
     def __enter__(self):
         self.previous = keras.config.dtype_policy()

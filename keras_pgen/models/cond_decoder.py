@@ -4,10 +4,9 @@ Trained with a pixel (or perceptual) loss against every image of the class, it c
 output one image per label, and under the MSE that is the class's average: the blurred
 "eerie mask" that seed 002 shows, the baseline the generative methods beat.
 """
-import tensorflow as tf
 from keras import ops
 
-from keras_pgen import export as export_lib
+from keras_pgen import engines
 from keras_pgen.models.autoencoder import Autoencoder, autoencoder_arguments, build_decoder, compile_autoencoder
 
 
@@ -40,13 +39,15 @@ class ConditionalDecoder(Autoencoder):
             raise ValueError(f"the decoder takes {self.code_shape}, not one-hot labels of {self.num_classes} classes")
 
     def one_hot(self, labels):
-        labels = tf.convert_to_tensor(labels)
-        checks = [tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-                  tf.debugging.assert_less(labels, tf.cast(self.num_classes, labels.dtype),
-                                           message=f"labels must be < num_classes={self.num_classes}; "
-                                                   "set --config.num_classes to the data's class count")]
-        with tf.control_dependencies(checks):
-            return tf.one_hot(labels, self.num_classes, dtype=tf.float32)
+        labels = engines.check_range(labels, self.num_classes,
+                                     f"labels must be in [0, num_classes={self.num_classes}); set "
+                                     "--config.num_classes to the data's class count")
+        return ops.one_hot(labels, self.num_classes, dtype="float32")
+
+    def check_source(self, source):
+        if source.num_classes > self.num_classes:
+            raise ValueError(f"the data has {source.num_classes} classes but num_classes={self.num_classes}: set "
+                             f"--config.num_classes={source.num_classes}")
 
     def forward(self, data, training=False):
         z = self.one_hot(data["labels"])
@@ -65,6 +66,8 @@ class ConditionalDecoder(Autoencoder):
 
     def export_to(self, export_dir, name, metadata):
         """serving_default: labels int32 [N] -> images, png_bytes (`export.export_conditional_decoder`)."""
+        from keras_pgen import export as export_lib  # TensorFlow's SavedModel: imported only to export
+
         return export_lib.export_conditional_decoder(self.decoder, export_dir, name, num_classes=self.num_classes,
                                                      method=metadata.get("method"), metadata=metadata)
 

@@ -24,7 +24,6 @@ this module adds the feature-inversion generator and the config wiring.
 """
 import keras
 
-from keras_pgen import export as export_lib
 from keras_pgen.losses.perceptual import VGGFeatureExtractor
 from keras_pgen.models.autoencoder import build_decoder, build_encoder
 from keras_pgen.models.vae_gan import (AdversarialAutoencoder, adversarial_arguments, build_discriminator,
@@ -83,6 +82,8 @@ class FeatureInversion(DeePSiM):
         serving_default/reconstruct: images -> images; encode: images -> {"mean": the
         feature map [N, r, r, C]}; decode: feature map "z" -> images. No `sample`.
         """
+        from keras_pgen import export as export_lib  # TensorFlow's SavedModel: imported only to export
+
         return export_lib.export_autoencoder(
             self.feature_network, self.decoder, export_dir, name, variational=False,
             method=metadata.get("method"),

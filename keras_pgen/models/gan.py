@@ -33,12 +33,12 @@ to [0, 1] (StyleGAN2-ADA's rule). p lives in a non-trainable variable that is
 checkpointed, logged (`ada_p`, `ada_rt`) and shown in TensorBoard.
 """
 import keras
-import tensorflow as tf
+from keras import ops
 
-from keras_pgen import export as export_lib
+from keras_pgen import engines
 from keras_pgen import losses
 from keras_pgen.layers import diffaugment
-from keras_pgen.models.base import Method, gather_replicas, gradients, make_adam, num_replicas  # noqa: F401
+from keras_pgen.models.base import Method, gather_replicas, make_adam, num_replicas  # noqa: F401
 from keras_pgen.models import ema
 
 
@@ -221,6 +221,8 @@ class GAN(Method):
 
     def export_to(self, export_dir, name, metadata):
         """Exports `export_generator()` with the generator signatures (serving_default, sample)."""
+        from keras_pgen import export as export_lib  # TensorFlow's SavedModel: imported only to export
+
         return export_lib.export_generator(self.export_generator(), export_dir, name, latent_dim=self.latent_dim,
                                            images_per_call=self.export_images_per_call,
                                            method=metadata.get("method"), metadata=metadata)
@@ -232,10 +234,7 @@ class GAN(Method):
         return fn(real, fake)
 
     def _input_gradients(self, inputs):
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            logits_sum = tf.reduce_sum(self.discriminator(inputs, training=True))
-        return tape.gradient(logits_sum, inputs)
+        return engines.input_gradients(lambda x: self.discriminator(x, training=True), inputs)
 
     def discriminator_penalties(self, real, fake, real_logits, data):
         """Penalty terms, each a mean over this replica's samples (weighted, for the loss)."""
@@ -258,45 +257,47 @@ class GAN(Method):
         """
         return gather_replicas(logits) if self.batch_coupled else logits
 
-    def train_step(self, data):
+    def train_updates(self, data):
         """One generator update, then one discriminator update; both see D's weights of the step's start.
 
-        1. D(reals): the real pyramid (augmented with the `d_real` draws), recorded for D's gradients.
-        2. G update on fresh fakes G(z_g): the G loss takes these real logits as constants. G's update
-           does not change D, so they are exactly what a separate forward pass would give.
-        3. D update on fresh fakes from the updated G, G(z_d), and the same reals (one forward pass
-           on the reals for both losses instead of two).
+        1. G update on fresh fakes G(z_g) against the reals (augmented with the `d_real` draws):
+           the G loss takes D(reals) as constants.
+        2. D update on fresh fakes from the updated G, G(z_d), and the same reals. D(reals) is
+           written in both losses; D does not change in between, so under XLA (`jit_compile`, and
+           always under JAX) both are one computation, one forward pass on the reals per step.
 
         Over a run the updates alternate G, D, G, D, ... as with D first; each G update is measured
         against reals that D has not just been fitted to (README, design notes).
         """
-        replicas = num_replicas()
         real = self.augment(self.real_inputs(data["images"]), data, "d_real")
 
-        with tf.GradientTape() as d_tape:
+        def g_loss():
+            fake = self.augment(self.generator(data["z_g"], training=True), data, "g_fake")
+            fake_logits = self._global(self.discriminator(fake, training=True))
+            reference = (self._global(ops.stop_gradient(self.discriminator(real, training=True)))
+                         if self.batch_coupled else None)
+            return self.g_loss_fn(fake_logits, reference), {}
+
+        g_loss, _ = engines.minimize(self.g_optimizer, self.generator.trainable_variables, g_loss)
+
+        def d_loss():
             real_logits = self.discriminator(real, training=True)
-            with d_tape.stop_recording():
-                with tf.GradientTape() as g_tape:
-                    fake = self.augment(self.generator(data["z_g"], training=True), data, "g_fake")
-                    fake_logits = self._global(self.discriminator(fake, training=True))
-                    reference = self._global(tf.stop_gradient(real_logits)) if self.batch_coupled else None
-                    g_loss = self.g_loss_fn(fake_logits, reference)
-                    scaled = g_loss / replicas
-                grads = gradients(self.g_optimizer, g_tape, scaled, self.generator.trainable_variables)
-                self.g_optimizer.apply(grads, self.generator.trainable_variables)
-            fake = self.augment(tf.nest.map_structure(tf.stop_gradient, self.generator(data["z_d"], training=True)),
-                                data, "d_fake")
+            generated = self.generator(data["z_d"], training=True)
+            generated = [ops.stop_gradient(g) for g in generated] if isinstance(generated, (list, tuple)) \
+                else ops.stop_gradient(generated)
+            fake = self.augment(generated, data, "d_fake")
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
+            loss = self.d_loss_fn(self._global(real_logits), self._global(fake_logits))
             penalties = self.discriminator_penalties(real, fake, real_logits, data)
-            scaled = (d_loss + sum(penalties.values())) / replicas
-        grads = gradients(self.d_optimizer, d_tape, scaled, self.discriminator.trainable_variables)
-        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+            return loss + sum(penalties.values()), {"d_loss": loss, "real_logits": real_logits, **penalties}
+
+        _, aux = engines.minimize(self.d_optimizer, self.discriminator.trainable_variables, d_loss)
+        real_logits = aux.pop("real_logits")
         ada_logs = self.update_ada(real_logits)
 
         self.update_ema()
         self.step.assign_add(1)
-        return self.update_trackers({"d_loss": d_loss, "g_loss": g_loss, **penalties, **ada_logs})
+        return {"g_loss": g_loss, **aux, **ada_logs}
 
     def ema_decay_at(self, step):
         """min(ema_decay, (1 + step) / (10 + step)): the warm-up of tf.train.ExponentialMovingAverage.

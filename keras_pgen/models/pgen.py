@@ -16,13 +16,13 @@ matching's random fill come from the input pipeline (per global sample index), s
 replicas take the same steps.
 """
 import keras
-import tensorflow as tf
+from keras import ops
 
-from keras_pgen import export as export_lib
+from keras_pgen import engines
 from keras_pgen.losses import diversity as diversity_lib
 from keras_pgen.losses.perceptual import VGGFeatureExtractor
 from keras_pgen.models import ema
-from keras_pgen.models.base import Method, Stage, gather_replicas, gradients, make_adam, num_replicas
+from keras_pgen.models.base import Method, Stage, gather_replicas, make_adam, num_replicas
 from keras_pgen.models.gan import clone_network
 from keras_pgen.networks import StyleGenerator
 
@@ -114,6 +114,8 @@ class PGen(Method):
 
     def export_to(self, export_dir, name, metadata):
         """Exports the EMA generator with the generator signatures (serving_default, sample)."""
+        from keras_pgen import export as export_lib  # TensorFlow's SavedModel: imported only to export
+
         return export_lib.export_generator(self.ema_generator, export_dir, name, latent_dim=self.latent_dim,
                                            method=metadata.get("method"), metadata={"kind": "generator", **metadata})
 
@@ -123,29 +125,28 @@ class PGen(Method):
 
     def losses_from_features(self, fake_features, real_features, uniforms):
         """(total, terms) of the global batch: weighted diversity + matching, and the logged values."""
-        g = tf.shape(fake_features[0])[0]
+        g = ops.shape(fake_features[0])[0]
         diversity = diversity_lib.perceptual_diversity_loss(
             fake_features, [f[:g] for f in real_features], self.layer_weights, self.diversity_distance)
         matching, _, matched = diversity_lib.perceptual_matching_loss(
             fake_features, real_features, uniforms, self.top_k, self.layer_weights, self.matching_distance)
         total = self.diversity_weight * diversity + self.matching_weight * matching
         return total, {"loss": total, "diversity": diversity, "matching": matching,
-                       "top_k_matched": tf.reduce_mean(tf.cast(matched, tf.float32))}
+                       "top_k_matched": ops.mean(ops.cast(matched, "float32"))}
 
-    def train_step(self, data):
-        replicas = num_replicas()
+    def train_updates(self, data):
         z = data["z"][::self.real_multiple]
         uniforms = gather_replicas(data["match_u"])
-        real_features = [tf.stop_gradient(f) for f in self._features(data["images"])]
-        with tf.GradientTape() as tape:
+        real_features = [ops.stop_gradient(f) for f in self._features(data["images"])]
+
+        def loss():
             fake = self.generator(z, training=True)
-            total, terms = self.losses_from_features(self._features(fake), real_features, uniforms)
-            scaled = total / replicas
-        grads = gradients(self.g_optimizer, tape, scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+            return self.losses_from_features(self._features(fake), real_features, uniforms)
+
+        _, terms = engines.minimize(self.g_optimizer, self.generator.trainable_variables, loss)
         ema.update_ema(self.ema_generator, self.generator, ema.ema_decay_at(self.step, self.ema_decay))
         self.step.assign_add(1)
-        return self.update_trackers(terms)
+        return terms
 
 
 def build_model(config):

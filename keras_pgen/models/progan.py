@@ -19,7 +19,6 @@ import collections
 import math
 
 import keras
-import tensorflow as tf
 
 from keras_pgen.layers import FadeIn
 from keras_pgen.models.base import Stage
@@ -201,10 +200,10 @@ class ProGAN(GAN):
         low = keras.ops.repeat(keras.ops.repeat(low, 2, axis=1), 2, axis=2)
         return self.real_fade_in([low, images], alpha=self.alpha_at(self.step))
 
-    def train_step(self, data):
+    def train_updates(self, data):
         """The template's step with every network's alpha set from the step counter before and after."""
         self.assign_alpha(self.alpha_at(self.step))
-        logs = super().train_step(data)
+        logs = super().train_updates(data)
         self.assign_alpha(self.alpha_at(self.step))  # the EMA copy and exports see alpha(step + 1)
         return logs
 
@@ -232,6 +231,8 @@ class ServingGenerator(keras.Model):
         super().__init__(**kwargs)
         self.generator = generator
         self.latent_dim = generator.latent_dim
+        import tensorflow as tf  # the SavedModel's forward pass (exports only)
+
         self._forward = tf.function(lambda z: self.generator(z, training=False, strips=strips),
                                     jit_compile=bool(jit_compile), autograph=False)
         self.built = True

@@ -27,25 +27,17 @@ terms over this replica's batch, divided by the number of replicas inside the ta
 losses with a batch-coupled form, ra_hinge, are refused). The pause decision uses global-batch
 means (all-reduced), so every replica and a 1-replica run take the same decision.
 """
-import tensorflow as tf
 from keras import ops
 
+from keras_pgen import engines
 from keras_pgen import losses
 from keras_pgen.losses import feature_matching
 from keras_pgen.models.autoencoder import Autoencoder, autoencoder_arguments, build_decoder, build_encoder
-from keras_pgen.models.base import gradients, make_adam, num_replicas
+from keras_pgen.models.base import make_adam
 from keras_pgen.networks.feature_discriminator import FeatureDiscriminator
 
 ADVERSARIAL_LOSSES = ("hinge", "wgan_gp", "ns")
 COMPARATORS = ("discriminator", "vgg", "random_conv", "encoder")
-
-
-def global_mean(value):
-    """The mean over replicas of a per-replica mean (the global-batch mean; identity on one replica)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None or ctx.num_replicas_in_sync == 1:
-        return value
-    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, value) / ctx.num_replicas_in_sync
 
 
 class AdversarialAutoencoder(Autoencoder):
@@ -156,10 +148,8 @@ class AdversarialAutoencoder(Autoencoder):
         """gp_weight * WGAN-GP penalty at eps * real + (1 - eps) * fake (eps per sample from the pipeline)."""
         eps = data["gp_eps"]
         mixed = eps * real + (1.0 - eps) * fake
-        with tf.GradientTape() as tape:
-            tape.watch(mixed)
-            logits_sum = tf.reduce_sum(self.discriminator(mixed, training=True))
-        return self.gp_weight * losses.gradient_penalty(tape.gradient(logits_sum, mixed))
+        gradients = engines.input_gradients(lambda x: self.discriminator(x, training=True), mixed)
+        return self.gp_weight * losses.gradient_penalty(gradients)
 
     def discriminator_step(self, data):
         """One D update on real images vs. reconstructions, unless the pause rule holds it back.
@@ -168,42 +158,30 @@ class AdversarialAutoencoder(Autoencoder):
         """
         real = ops.convert_to_tensor(self.targets(data), "float32")
         fake = ops.stop_gradient(ops.cast(self.forward(data, training=True)["reconstructions"], "float32"))
-        variables = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
+
+        def loss():
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             penalty = self.discriminator_penalty(real, fake, data) if self.gp_weight > 0 else 0.0
-            scaled = (d_loss + penalty) / num_replicas()
-        grads = gradients(self.d_optimizer, tape, scaled, variables)
-        logs = {"d_loss": d_loss}
+            return d_loss + penalty, {"d_loss": d_loss, "gp": penalty, "real_logits": real_logits,
+                                      "fake_logits": fake_logits}
+
+        def allowed(_, aux):
+            if self.d_pause_rule == "none":
+                return ops.convert_to_tensor(True)
+            mean = engines.global_mean
+            return feature_matching.discriminator_update_allowed(
+                self.d_pause_rule, self.d_pause_threshold, d_loss=mean(aux["d_loss"]),
+                g_adversarial_loss=mean(self.g_loss_fn(aux["fake_logits"])),
+                accuracy=mean(feature_matching.discriminator_accuracy(aux["real_logits"], aux["fake_logits"])))
+
+        _, aux = engines.minimize(self.d_optimizer, self.discriminator.trainable_variables, loss,
+                                  apply_if=None if self.d_pause_rule == "none" else allowed)
+        logs = {"d_loss": aux["d_loss"], "d_updated": ops.cast(allowed(None, aux), "float32")}
         if self.gp_weight > 0:
-            logs["gp"] = penalty
-        if self.d_pause_rule == "none":
-            self.d_optimizer.apply(grads, variables)
-            logs["d_updated"] = ops.convert_to_tensor(1.0)
-            return logs
-        update = feature_matching.discriminator_update_allowed(
-            self.d_pause_rule, self.d_pause_threshold, d_loss=global_mean(d_loss),
-            g_adversarial_loss=global_mean(self.g_loss_fn(fake_logits)),
-            accuracy=global_mean(feature_matching.discriminator_accuracy(real_logits, fake_logits)))
-        self._apply_if(update, self.d_optimizer, grads, variables)
-        logs["d_updated"] = ops.cast(update, "float32")
+            logs["gp"] = aux["gp"]
         return logs
-
-    @staticmethod
-    def _apply_if(update, optimizer, grads, variables):
-        """optimizer.apply only where `update` holds (the same on every replica).
-
-        A tf.cond around `apply` is not allowed under MirroredStrategy (its gradient all-reduce
-        is a synchronisation point), so the update is always computed and then undone: the
-        variables and the optimizer's state (moments, iteration count) are put back.
-        """
-        state = list(variables) + list(optimizer.variables)
-        before = [tf.identity(v) for v in state]
-        optimizer.apply(grads, variables)
-        for variable, old in zip(state, before):
-            variable.assign(tf.where(update, variable, old))
 
     # ---- set-up ------------------------------------------------------------------------------
     def compile(self, ae_optimizer, d_optimizer, **kwargs):

@@ -1,0 +1,128 @@
+"""Checkpoints as plain numpy archives: what the JAX engine saves, and what either engine can read.
+
+`checkpoints/ckpt-<step>.npz` holds every variable of `model.checkpoint_items()` (networks,
+EMA networks, optimizers, counters), keyed `<item>/<index>` in the order Keras lists them,
+with their paths and shapes in a JSON manifest, so that a model built by the other backend
+from the same config restores it (how `bin/export` exports a JAX run with TensorFlow).
+Each file is written to a temporary name and renamed: a file is either whole or absent.
+A file that does not read (truncated, corrupt) is skipped for the newest one that does,
+with a warning naming it; the run is refused only when none reads.
+"""
+import json
+import os
+import re
+import tempfile
+
+import keras
+import numpy as np
+from absl import logging
+
+_NAME = re.compile(r"ckpt-(\d+)\.npz$")
+_MANIFEST = "__manifest__"
+
+
+def item_variables(item):
+    """The variables of one checkpoint item: a Variable, an optimizer, or a layer / model."""
+    if isinstance(item, keras.Variable):
+        return [item]
+    return list(item.variables)
+
+
+def _flatten(model):
+    return {name: item_variables(item) for name, item in model.checkpoint_items().items()}
+
+
+def steps(directory):
+    """Steps of the `ckpt-<step>.npz` files in `directory`, newest first."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted((int(m.group(1)) for m in map(_NAME.match, os.listdir(directory)) if m), reverse=True)
+
+
+def path(directory, step):
+    return os.path.join(directory, f"ckpt-{int(step)}.npz")
+
+
+def save(model, directory, step, keep=3):
+    """Writes `model`'s checkpoint items as `directory/ckpt-<step>.npz`; keeps the newest `keep` files."""
+    os.makedirs(directory, exist_ok=True)
+    arrays, manifest = {}, {}
+    for name, variables in _flatten(model).items():
+        manifest[name] = [[v.path, list(v.shape)] for v in variables]
+        for i, v in enumerate(variables):
+            arrays[f"{name}/{i}"] = np.asarray(keras.ops.convert_to_numpy(v.value))
+    arrays[_MANIFEST] = np.frombuffer(json.dumps({"step": int(step), "items": manifest}).encode(), np.uint8)
+    handle, tmp = tempfile.mkstemp(prefix=".ckpt-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path(directory, step))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    for old in steps(directory)[keep:]:
+        os.remove(path(directory, old))
+    return path(directory, step)
+
+
+def read(file):
+    """`(step, {key: array})` of one checkpoint file, every array read (so a truncated file fails here)."""
+    with np.load(file) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    manifest = json.loads(arrays.pop(_MANIFEST).tobytes().decode())
+    return manifest["step"], manifest["items"], arrays
+
+
+def keep_items(file, out, names, dtype=None):
+    """Writes to `out` a checkpoint with only the items `names` of `file` (optionally cast to `dtype`).
+
+    E.g. the EMA generator alone in float16, a tenth of a GAN checkpoint, which `bin/export`
+    exports like the whole one.
+    """
+    step, items, arrays = read(file)
+    kept = {key: (value.astype(dtype) if dtype and value.dtype.kind == "f" else value)
+            for key, value in arrays.items() if key.split("/")[0] in names}
+    kept[_MANIFEST] = np.frombuffer(json.dumps({"step": step, "items": {n: items[n] for n in names}}).encode(),
+                                    np.uint8)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    np.savez(out, **kept)
+    return out
+
+
+def latest(directory):
+    """`(path, step, items, arrays)` of the newest checkpoint that reads, or None; warns about each one that does not."""
+    for step in steps(directory):
+        file = path(directory, step)
+        try:
+            return (file, *read(file))
+        except Exception as error:  # noqa: BLE001 (zip, pickle, JSON or IO: the file is unusable either way)
+            logging.warning("checkpoint %s does not read (%s: %s); trying the one before it",
+                            file, type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+    return None
+
+
+def restore(model, items, arrays, subset=False):
+    """Assigns the arrays of `read()` to `model`'s checkpoint items.
+
+    subset: the checkpoint may hold only some of the items (an export-only checkpoint with
+    the EMA generator alone); those it holds must fit.
+
+    Raises:
+        ValueError: the checkpoint's items, variable counts or shapes differ from the model's.
+    """
+    ours = _flatten(model)
+    if subset:
+        ours = {name: variables for name, variables in ours.items() if name in items}
+    if sorted(ours) != sorted(items):
+        raise ValueError(f"checkpoint items {sorted(items)} differ from the model's {sorted(ours)}")
+    for name, variables in ours.items():
+        if len(variables) != len(items[name]):
+            raise ValueError(f"{name}: {len(items[name])} variables in the checkpoint, {len(variables)} in the model")
+        for i, v in enumerate(variables):
+            value = arrays[f"{name}/{i}"]
+            if tuple(value.shape) != tuple(v.shape):
+                raise ValueError(f"{name}: variable {v.path} has shape {tuple(v.shape)} in the model, "
+                                 f"{tuple(value.shape)} in the checkpoint ({items[name][i][0]})")
+    for name, variables in ours.items():
+        for i, v in enumerate(variables):
+            v.assign(arrays[f"{name}/{i}"])
