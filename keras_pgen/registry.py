@@ -26,3 +26,9 @@ def build_model(config):
     """Builds and compiles the method's keras.Model (call inside the strategy scope)."""
     check_method(config.method)
     return importlib.import_module(METHODS[config.method]).build_model(config)
+
+
+def xla_gpu_flags(method):
+    """XLA flags the method's module asks for on GPUs (`XLA_GPU_FLAGS`: work-arounds of XLA bugs), or ()."""
+    check_method(method)
+    return tuple(getattr(importlib.import_module(METHODS[method]), "XLA_GPU_FLAGS", ()))

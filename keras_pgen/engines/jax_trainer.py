@@ -239,6 +239,21 @@ def export_with_tensorflow(workdir):
     return result.stdout.strip().splitlines()[-1]
 
 
+def set_xla_flags(flags):
+    """Adds `flags` to XLA_FLAGS when JAX has not started its backends yet; returns whether they apply."""
+    from jax._src import xla_bridge
+
+    missing = [f for f in flags if f not in os.environ.get("XLA_FLAGS", "")]
+    if not missing:
+        return True
+    if xla_bridge.backends_are_initialized():
+        logging.warning("JAX is already running: XLA_FLAGS=%s (needed by this method on GPUs) cannot take effect; "
+                        "set it before the first JAX computation", " ".join(missing))
+        return False
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + missing).strip()
+    return True
+
+
 # ---- the loop -------------------------------------------------------------------------------------------
 def train(config, workdir, verbose=1):
     """Trains (or resumes) the configured method in `workdir` with the JAX engine.
@@ -248,6 +263,7 @@ def train(config, workdir, verbose=1):
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"the JAX engine needs Keras' jax backend, but Keras runs {keras.backend.backend()!r}: "
                            "set KERAS_BACKEND=jax before Keras is imported (bin/train --backend=jax does)")
+    set_xla_flags(registry.xla_gpu_flags(config.method))
     os.makedirs(workdir, exist_ok=True)
     changes, flags = runs._config_changes(config, workdir)
     if changes:

@@ -26,6 +26,11 @@ from keras_pgen.models.base import Method, Stage, gather_replicas, make_adam, nu
 from keras_pgen.models.gan import clone_network
 from keras_pgen.networks import StyleGenerator
 
+# XLA's GPU compiler (jaxlib 0.11.2, H100) aborts on the pgen step's Triton GEMM fusion
+# ("triton_tiling_propagation.cc:698 Check failed"); without Triton GEMMs (cuBLAS) it compiles
+# and trains. The JAX engine adds these to XLA_FLAGS before JAX starts (jax_trainer.set_xla_flags).
+XLA_GPU_FLAGS = ("--xla_gpu_enable_triton_gemm=false",)
+
 
 class PGen(Method):
     """Non-adversarial perceptual generator: diversity + top-k matching losses on VGG16 features.
