@@ -11,7 +11,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["keras_pgen", "keras_pgen.*"]) + ["keras_pgen.configs"],
     package_dir={"keras_pgen.configs": "configs"},
-    scripts=["bin/train", "bin/generate", "bin/export"],
+    # one command with sub-commands (train, export, generate, evaluate, benchmark); bin/* are its shims in a checkout
+    entry_points={"console_scripts": ["keras-pgen = keras_pgen.cli:main"]},
     install_requires=[
         "tensorflow>=2.16",  # Keras 3. Not tensorflow-addons: end of life, incompatible with Keras 3.
         "keras>=3.0",

@@ -56,7 +56,16 @@ def train(config, workdir, strategy=None, verbose=1, backend=None):
     (`keras_pgen.engines.jax_trainer.train`, for GPUs; needs no TensorFlow); default
     $KERAS_BACKEND. `strategy` (a tf.distribute strategy) is TensorFlow's; under JAX,
     `config.strategy` chooses one or all local devices.
+
+    Raises:
+        ValueError: a config field with an impossible value (`keras_pgen.config.validate`,
+            checked before anything is loaded or built), an empty `workdir`, an unknown backend.
     """
+    from keras_pgen import config as config_lib
+
+    config_lib.validate(config)
+    if not workdir:
+        raise ValueError(f"workdir must be a non-empty path, got {workdir!r}")
     if select_backend(backend) == "jax":
         from keras_pgen.engines import jax_trainer
 

@@ -2,6 +2,8 @@
 import ast
 import importlib
 import importlib.util
+import math
+import numbers
 import os
 
 import ml_collections
@@ -164,12 +166,68 @@ def _parse_value(text, current):
     return value
 
 
-def apply_overrides(config, overrides):
-    """Applies ["key=value", "a.b=value", ...] to `config`, typed like the existing field.
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_rate(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def _min_resolution(config):
+    return 8 if config.get("method") == "msg_gan" else 4  # MSG-GAN needs two scales (networks/msg_gan.py)
+
+
+# (fields, requirement, check(value, config)): what `validate` checks where the config has the field.
+_RULES = (
+    (("total_steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+      "num_samples", "latent_dim", "eval_num_samples"), "an int >= 1", lambda v, c: _is_int(v) and v >= 1),
+    (("num_images", "eval_every", "seed", "kl_warmup_steps"), "an int >= 0", lambda v, c: _is_int(v) and v >= 0),
+    (("batch_sizes",), "a tuple of ints >= 1", lambda v, c: all(_is_int(b) and b >= 1 for b in v)),
+    (("resolution",), "a power of two >= 4 (>= 8 for msg_gan: two scales)",
+     lambda v, c: _is_int(v) and v >= _min_resolution(c) and v & (v - 1) == 0),
+    (("channels",), "1 or 3", lambda v, c: _is_int(v) and v in (1, 3)),
+    (("lr", "g_lr", "d_lr"), "a finite number > 0", lambda v, c: _is_rate(v)),
+    (("g_lrs", "d_lrs"), "a tuple of finite numbers > 0", lambda v, c: all(_is_rate(r) for r in v)),
+    (("beta_1", "beta_2"), "a number in [0, 1)", lambda v, c: isinstance(v, numbers.Real) and 0 <= v < 1),
+    (("ema_decay",), "a number in [0, 1]", lambda v, c: isinstance(v, numbers.Real) and 0 <= v <= 1),
+    (("eval_image_size",), "an int >= 75 (InceptionV3's smallest input)",
+     lambda v, c: _is_int(v) and (v >= 75 or c.get("eval_features") == "pixels")),
+    (("data", "export_dir"), "a non-empty string", lambda v, c: isinstance(v, str) and v.strip() != ""),
+    (("export_name",), "a name without path separators ('' = the method)",
+     lambda v, c: isinstance(v, str) and "/" not in v and os.sep not in v and v not in (".", "..")),
+)
+
+
+def validate(config):
+    """Checks the shared fields of a training config before anything is loaded or built.
+
+    Fields the config lacks (a method without them, a config.json written before them) are
+    skipped. Returns `config`.
 
     Raises:
-        ValueError: one line naming the unknown key (with the valid keys) or the
-            key whose value has the wrong type.
+        ValueError: one line naming the first bad field, what it must be, and its value,
+            e.g. "config.batch_size must be an int >= 1, got 0".
+    """
+    for fields, requirement, check in _RULES:
+        for name in fields:
+            if name in config:
+                value = config[name]
+                try:
+                    ok = check(value, config)
+                except TypeError:  # e.g. a number where a tuple belongs
+                    ok = False
+                if not ok:
+                    raise ValueError(f"config.{name} must be {requirement}, got {value!r}")
+    return config
+
+
+def apply_overrides(config, overrides):
+    """Applies ["key=value", "a.b=value", ...] to `config`, typed like the existing field, then `validate`s it.
+
+    Raises:
+        ValueError: one line naming the unknown key (with the valid keys), the
+            key whose value has the wrong type, or the field `validate` rejects.
     """
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -188,4 +246,4 @@ def apply_overrides(config, overrides):
             parent[leaf] = _parse_value(text, parent[leaf])
         except (ValueError, TypeError) as e:
             raise ValueError(f"config key {key!r}: {e}") from None
-    return config
+    return validate(config)

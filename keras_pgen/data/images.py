@@ -7,6 +7,7 @@ import os
 import tempfile
 import threading
 import zipfile
+import zlib
 
 import numpy as np
 from absl import logging
@@ -34,7 +35,7 @@ def list_images(spec):
 
     Raises:
       FileNotFoundError: `spec` is neither a pattern nor an existing path.
-      ValueError: no image was found.
+      ValueError: no image was found, or a `.zip` file is not a readable zip (the error names it).
     """
     if any(c in spec for c in "*?["):
         root = _fixed_prefix(spec)
@@ -68,12 +69,18 @@ def _fixed_prefix(pattern):
 
 
 def _list_zip(path):
-    archive = zipfile.ZipFile(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as error:  # not a zip, truncated, unreadable
+        raise ValueError(f"cannot read the zip file {path!r}: {error}") from None
     lock = threading.Lock()
 
     def open_fn(name):
         with lock:
-            return io.BytesIO(archive.read(name))
+            try:
+                return io.BytesIO(archive.read(name))
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:  # a damaged member
+                raise ValueError(f"cannot read {name} from the zip file {path!r}: {error}") from None
 
     return path, _image_names(path, [i.filename for i in archive.infolist() if not i.is_dir()]), open_fn
 
