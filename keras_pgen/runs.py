@@ -5,6 +5,9 @@ No TensorFlow and no JAX here: `keras_pgen.training` (TensorFlow) and
 """
 import json
 import os
+import signal
+import sys
+import threading
 
 from absl import logging
 
@@ -92,3 +95,27 @@ def resume_error(workdir, latest, error, changes=(), flags=()):
         f"{'; '.join(changes) or 'none'}. Resume with the run's own values"
         + (f" (fields it began without: {' '.join(flags)})" if flags else "")
         + ", or train in a new workdir.")
+
+
+class StopSignals:
+    """The first SIGINT / SIGTERM asks for a stop after the current step; a second SIGINT aborts."""
+
+    def __init__(self):
+        self.signum, self._old = None, {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}

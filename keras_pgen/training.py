@@ -11,8 +11,6 @@ import json
 import math
 import os
 import signal
-import sys
-import threading
 
 import keras
 import numpy as np
@@ -99,30 +97,21 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if is_chief
                        else tf.summary.create_noop_writer())
         self.failure = None
-        self.signum = None  # a signal this process received
+        self.signals = runs.StopSignals()  # the signal this process received (.signum)
         # Multi-worker: stop only on a stop the workers agreed on (run_custom_loop sets both), so that
         # a signal arriving in the middle of a step cannot make one worker leave before the others.
         self.coordinated = False
         self.agreed_signum = None
-        self._old_handlers = {}
 
-    # signals: the first SIGINT/SIGTERM asks for a clean stop after the current step
-    def _handle(self, signum, frame):
-        if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint",
-              file=sys.stderr, flush=True)
+    @property
+    def signum(self):
+        return self.signals.signum
 
     def on_train_begin(self, logs=None):
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._old_handlers[s] = signal.signal(s, self._handle)
+        self.signals.__enter__()  # the first SIGINT/SIGTERM asks for a clean stop after the current step
 
     def on_train_end(self, logs=None):
-        for s, h in self._old_handlers.items():
-            signal.signal(s, h)
-        self._old_handlers = {}
+        self.signals.__exit__()
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):

@@ -23,10 +23,9 @@ a run resumes under the engine that began it.
 """
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
-import threading
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +42,9 @@ from keras_pgen import runs
 from keras_pgen.data.draws import _FLIP, _draw_specs, _key
 from keras_pgen.engines import jax_engine
 from keras_pgen.models.base import precision_policy
+
+# The step counter is int64; JAX without x64 holds it as int32 (2**31 steps), and says so at every read.
+warnings.filterwarnings("ignore", message="Explicitly requested dtype int64")
 
 STRATEGIES = ("auto", "default", "mirrored")
 
@@ -135,29 +137,6 @@ def compile_step(model, variables, seed, noise_spec, flip, factor):
 
 
 # ---- bookkeeping --------------------------------------------------------------------------------------
-class StopSignals:
-    """The first SIGINT / SIGTERM asks for a stop after the current step; a second SIGINT aborts."""
-
-    def __init__(self):
-        self.signum, self._old = None, {}
-
-    def _handle(self, signum, frame):
-        if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(f"\n{signal.Signals(signum).name} received: stopping after this step and saving a checkpoint",
-              file=sys.stderr, flush=True)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-
-
 def _to_float(x):
     return float(np.asarray(jax.device_get(x), np.float64))
 
@@ -287,7 +266,7 @@ def train(config, workdir, verbose=1):
     preview = runs.preview_batch(config, source, model.latent_dim, lambda shape: rng.standard_normal(shape))
     stages = model.stages(config.total_steps, config.batch_size)
     progress = keras.utils.Progbar(config.total_steps, verbose=verbose) if verbose else None
-    with StopSignals() as stop:
+    with runs.StopSignals() as stop:
         for index, stage in enumerate(stages):
             start, end = current_step(model), min(stage.end_step, config.total_steps)
             if start >= end:

@@ -1,0 +1,300 @@
+"""The subprocess side of tests/engines/: one backend per process, as Keras requires.
+
+    KERAS_BACKEND=tensorflow python3 tests/engines/engine_script.py tf-steps OUT METHOD...
+    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-steps OUT METHOD...
+    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-runs ROOT
+    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py blocked-train Z_OUT BIN_TRAIN_ARGS...
+
+tf-steps: for each method's tiny model, one warm-up step (so that Adam's moments and the EMA
+    are not at their initial values), then OUT/<method>/ckpt-0.npz (state before the compared
+    step), extras.npz (frozen variables no checkpoint holds: the random VGG16 comparators),
+    batch.npz (the tf.data batch) and ckpt-1.npz and logs.npz after ONE step of Keras' train
+    function (`fit(run_eagerly=True)`'s: `train_step` under the strategy, without tracing).
+jax-steps: for each method, the same model built under JAX, restored from the TF ckpt-0 and
+    extras, ONE jitted `jax_engine.stateless_step` on the same batch, written back and saved as
+    OUT/<method>/jax/ckpt-1.npz and jax-logs.npz.
+jax-runs: `keras_pgen.train(backend="jax")` runs in ROOT/<name>: msg_gan for 6 steps on one
+    device (resume_full), for 2 then 6 (resume_split), for 4 on every device (msg_gan_auto; the
+    test forces two host devices); vae for 3 steps on one (vae_default) and every device
+    (vae_auto). Prints one JSON line "RESULT {...}" with what the runs saw.
+blocked-train: `import tensorflow` raises; runs bin/train with the given arguments through
+    runpy, then writes the EMA generator's output for fixed latents (from the workdir's latest
+    checkpoint) to Z_OUT. Prints "RESULT {...}".
+"""
+import contextlib
+import json
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+METHODS = ("gan", "msg_gan", "progan", "vae", "vae_gan", "deepsim", "cond_decoder", "pgen")
+PROGAN_STEP = 7  # mid fade-in of 16x16 in the tiny schedule (steps 6..8): alpha 0.5
+
+
+def tiny_config(method):
+    """The method's tiny preset, offline (random VGG16 weights), no export, no XLA under TensorFlow."""
+    import keras_pgen
+
+    config = keras_pgen.get_config(method, "tiny")
+    config.jit_compile = False
+    config.export = False
+    if "vgg_weights" in config:
+        config.vgg_weights = "none"  # the tiny presets that use VGG16 already do; never download
+    return config
+
+
+def checkpointed_ids(model):
+    from keras_pgen import checkpoints
+
+    return {id(v) for item in model.checkpoint_items().values() for v in checkpoints.item_variables(item)}
+
+
+def frozen_variables(model):
+    """Variables of the model that no checkpoint holds (frozen comparators, metric state), in a fixed order."""
+    saved = checkpointed_ids(model)
+    seen, out = set(), []
+    for v in model.variables:
+        if id(v) not in saved and id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def progan_stage(model, config, step):
+    stages = model.stages(config.total_steps, config.batch_size)
+    return [s for s in stages if s.start_step <= step < s.end_step][0]
+
+
+# ---- tf-steps ---------------------------------------------------------------------------------
+def tf_steps(out, methods):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_pgen import checkpoints, registry
+    from keras_pgen import data as data_lib
+
+    assert keras.backend.backend() == "tensorflow"
+    for method in methods:
+        directory = os.path.join(out, method)
+        os.makedirs(directory, exist_ok=True)
+        config = tiny_config(method)
+        keras.utils.set_random_seed(config.seed)
+        model = registry.build_model(config)
+        stage = model.stages(config.total_steps, config.batch_size)[0]
+        start = 0
+        if method == "progan":
+            start = PROGAN_STEP - 1
+            stage = progan_stage(model, config, start)
+            assert stage.start_step == start and stage.resolution == 16, stage
+            model.start_stage(stage)
+            model.step.assign(start)
+            assert model.phase.fading
+        source = data_lib.load_source(config.data, config.resolution, config.channels, seed=config.seed,
+                                      num_images=config.num_images)
+        dataset = data_lib.make_train_dataset(source, stage.batch_size, seed=config.seed, noise_spec=model.noise_spec(),
+                                              flip=config.flip, with_labels=model.uses_labels,
+                                              resolution=stage.resolution, prefetch=False)
+        batches = iter(dataset)
+        warm_up, batch = next(batches), next(batches)
+        model.run_eagerly = True  # fit(run_eagerly=True)'s step: the same ops, no tracing (seconds per method)
+        model.make_train_function()
+        model.train_function(iter(tf.data.Dataset.from_tensors(warm_up)))  # Adam moments and EMA away from their init
+        for tracker in model.metrics:
+            tracker.reset_state()
+        if method == "progan":
+            assert int(model.step.numpy()) == PROGAN_STEP and 0 < model.alpha_at(PROGAN_STEP) < 1
+        checkpoints.save(model, directory, 0)
+        extras = frozen_variables(model)
+        np.savez(os.path.join(directory, "extras.npz"),
+                 **{f"{i}": np.asarray(v.numpy()) for i, v in enumerate(extras)},
+                 __paths__=np.array(json.dumps([[v.path, list(v.shape)] for v in extras])))
+        np.savez(os.path.join(directory, "batch.npz"), **{k: v.numpy() for k, v in batch.items()})
+        model.train_function(iter(tf.data.Dataset.from_tensors(batch)))
+        checkpoints.save(model, directory, 1)
+        np.savez(os.path.join(directory, "logs.npz"),
+                 **{name: np.asarray(t.result().numpy()) for name, t in model.trackers.items()})
+        print(f"TF {method}: {len(extras)} frozen variables", flush=True)
+
+
+# ---- jax-steps --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def placeholder_initial_values():
+    """Builds models under JAX without a random draw per variable (JAX compiles one per shape: seconds each).
+
+    Every variable gets a constant instead; jax-steps then restores every value from TensorFlow's
+    state (a variable the restore missed would keep the constant and differ from TensorFlow's).
+    """
+    import numpy as np
+    from keras.src.backend.jax import random as jax_random
+
+    def constant(shape, *args, dtype=None, **kwargs):
+        return np.full(shape, 0.01, dtype or "float32")
+
+    names = ("normal", "uniform", "truncated_normal")
+    saved = {name: getattr(jax_random, name) for name in names}
+    for name in names:
+        setattr(jax_random, name, constant)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(jax_random, name, fn)
+
+
+def jax_steps(out, methods):
+    import jax
+    import jax.numpy as jnp
+    import keras
+    import numpy as np
+
+    from keras_pgen import checkpoints, registry
+    from keras_pgen.engines import jax_engine
+
+    assert keras.backend.backend() == "jax"
+    for method in methods:
+        directory = os.path.join(out, method)
+        config = tiny_config(method)
+        with placeholder_initial_values():
+            model = registry.build_model(config)
+        _, items, arrays = checkpoints.read(checkpoints.path(directory, 0))
+        model.prepare(int(arrays["step/0"]))  # what jax_trainer._restore does (with the file's step)
+        checkpoints.restore(model, items, arrays)
+        with np.load(os.path.join(directory, "extras.npz")) as f:
+            paths = json.loads(str(f["__paths__"]))
+            extras = frozen_variables(model)
+            assert [list(s) for _, s in paths] == [list(v.shape) for v in extras], method
+            for i, v in enumerate(extras):
+                v.assign(f[f"{i}"])
+        if method == "progan":
+            assert model.phase.fading and model.phase.resolution == 16
+        with np.load(os.path.join(directory, "batch.npz")) as f:
+            batch = {k: jnp.asarray(f[k]) for k in f.files}
+        variables = jax_engine.state_variables(model)
+        step_fn = jax.jit(jax_engine.stateless_step(model, variables))
+        values, logs = step_fn(jax_engine.read_state(variables), batch)
+        jax_engine.write_back(variables, values)
+        checkpoints.save(model, os.path.join(directory, "jax"), 1)
+        np.savez(os.path.join(directory, "jax-logs.npz"),
+                 **{k: np.asarray(jax.device_get(v), np.float64) for k, v in logs.items()})
+        print(f"JAX {method}: done", flush=True)
+
+
+# ---- jax-runs -----------------------------------------------------------------------------------
+def jax_runs(root):
+    import jax
+    import keras
+
+    import keras_pgen
+    from keras_pgen.engines import jax_trainer
+
+    assert keras.backend.backend() == "jax"
+    result = {"local_devices": len(jax.local_devices()), "runs": {}}
+
+    # what each run's jitted step was given: devices of the batch and of the state
+    compile_step = jax_trainer.compile_step
+
+    def recording_compile_step(*args, **kwargs):
+        step_fn = compile_step(*args, **kwargs)
+
+        def run(values, raw):
+            record = result["runs"][current]
+            sharding = raw["images"].sharding if isinstance(raw["images"], jax.Array) else None
+            record["batch_devices"].append(len(sharding.device_set) if sharding is not None else 1)
+            record["batch_spec"] = [str(a) for a in getattr(sharding, "spec", ())]
+            record["state_devices"] = len(values[0].sharding.device_set) if isinstance(values[0], jax.Array) else 1
+            record["state_spec"] = [str(a) for a in getattr(getattr(values[0], "sharding", None), "spec", ())]
+            new_values, logs = step_fn(values, raw)
+            record["output_devices"] = len(new_values[0].sharding.device_set)
+            return new_values, logs
+
+        return run
+
+    jax_trainer.compile_step = recording_compile_step
+
+    def train(config, name, total_steps, strategy):
+        nonlocal current
+        current = name
+        result["runs"].setdefault(name, {"batch_devices": []})
+        config.update(total_steps=total_steps, strategy=strategy)
+        return keras_pgen.train(config, os.path.join(root, name), backend="jax", verbose=0)["step"]
+
+    current = None
+    # msg_gan: adam_epsilon 1e-3, as tests/models/test_gan_training.py's replica test: a relativistic
+    # loss is blind to a shift of all logits, so some gradients are zero in exact arithmetic and
+    # float noise (~1e-9, summed in another order on 2 devices) there; with beta_1 = 0, Adam's first
+    # step g / (|g| + eps) turns that noise into +-lr when eps is 1e-8.
+    gan = tiny_config("msg_gan")
+    gan.update(checkpoint_every=2, log_every=2, sample_every=100, adam_epsilon=1e-3)
+    # resume: 6 steps in one run == 2 steps, then a second `train` (a new model restored from ckpt-2) to 6
+    result["full"] = train(gan, "resume_full", 6, "default")
+    result["first"] = train(gan, "resume_split", 2, "default")
+    result["resumed"] = train(gan, "resume_split", 6, "default")
+    # every device: 4 steps, compared with resume_full's ckpt-4 (one device)
+    result["msg_gan_auto"] = train(gan, "msg_gan_auto", 4, "auto")
+    vae = tiny_config("vae")
+    vae.update(checkpoint_every=3, log_every=3, sample_every=100)
+    result["vae_default"] = train(vae, "vae_default", 3, "default")
+    result["vae_auto"] = train(vae, "vae_auto", 3, "auto")
+    jax_trainer.compile_step = compile_step
+    result["tensorflow_imported"] = "tensorflow" in sys.modules
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ---- blocked-train ------------------------------------------------------------------------------
+def blocked_train(z_out, train_args):
+    import runpy
+
+    sys.modules["tensorflow"] = None  # `import tensorflow` raises ImportError from here on
+    sys.argv = [os.path.join(REPO, "bin", "train"), *train_args]
+    code = 0
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code or 0
+    if code:
+        sys.exit(code)
+
+    import keras
+    import ml_collections
+    import numpy as np
+
+    from keras_pgen import checkpoints, registry
+
+    workdir = [a.split("=", 1)[1] for a in train_args if a.startswith("--workdir=")][0]
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    model = registry.build_model(config)
+    file, step, items, arrays = checkpoints.latest(os.path.join(workdir, "checkpoints"))
+    model.prepare(step)
+    checkpoints.restore(model, items, arrays)
+    z = np.random.default_rng(123).standard_normal((5, model.latent_dim)).astype(np.float32)
+    images = model.export_generator()(z, training=False)
+    if isinstance(images, (list, tuple)):
+        images = images[-1]  # the export serves the last (full-resolution) output
+    np.savez(z_out, z=z, images=keras.ops.convert_to_numpy(images), step=step)
+    loaded = sorted(m for m, module in sys.modules.items()
+                    if (m == "tensorflow" or m.startswith("tensorflow.")) and module is not None)
+    print("RESULT " + json.dumps({"backend": keras.backend.backend(), "tensorflow_modules": loaded,
+                                  "checkpoint": file, "step": step}), flush=True)
+
+
+def main(argv):
+    command, args = argv[1], argv[2:]
+    if command == "tf-steps":
+        tf_steps(args[0], args[1:] or METHODS)
+    elif command == "jax-steps":
+        jax_steps(args[0], args[1:] or METHODS)
+    elif command == "jax-runs":
+        jax_runs(args[0])
+    elif command == "blocked-train":
+        blocked_train(args[0], args[1:])
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
