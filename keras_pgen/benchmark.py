@@ -272,7 +272,7 @@ def _jax_train(method, preset, steps, warmup, overrides):
     from keras_pgen import config as config_lib
     from keras_pgen import data as data_lib
     from keras_pgen import registry
-    from keras_pgen.engines import jax_engine, jax_trainer
+    from keras_pgen.engines import jax_trainer
     from keras_pgen.models.base import precision_policy
 
     config = config_lib.apply_overrides(config_lib.get_config(method, preset), list(overrides))
@@ -283,21 +283,12 @@ def _jax_train(method, preset, steps, warmup, overrides):
         model = registry.build_model(config)
     stage = model.stages(config.total_steps, config.batch_size)[0]
     model.start_stage(stage)
-    factor = 1 if stage.resolution is None else source.resolution // int(stage.resolution)
-    host = jax_trainer.HostBatches(source, stage.batch_size, config.seed, 0, model.uses_labels)
-    state_sharding, batch_sharding = jax_trainer.placement(config.strategy, stage.batch_size)
-    variables = jax_engine.state_variables(model)
-    step = jax_trainer.compile_step(model, variables, config.seed, model.noise_spec(), config.flip, factor)
-    values = jax_engine.read_state(variables)
-    if state_sharding is not None:
-        values = jax.device_put(values, state_sharding)
+    steps_ = jax_trainer.StageSteps(model, config, source, stage.batch_size, stage.resolution, 0)
 
     def run(first, count):
-        nonlocal values
         for i in range(first, first + count):
-            raw = host(i)
-            values, logs = step(values, jax.device_put(raw, batch_sharding) if batch_sharding is not None else raw)
-        jax.block_until_ready((values, logs))
+            logs = steps_.run(i)
+        jax.block_until_ready((steps_.values, logs))
         return logs
 
     start = time.perf_counter()

@@ -126,3 +126,28 @@ def restore(model, items, arrays, subset=False):
     for name, variables in ours.items():
         for i, v in enumerate(variables):
             v.assign(arrays[f"{name}/{i}"])
+
+
+def restore_latest(model, directory, workdir, subset=False, changes=(), flags=()):
+    """Grows `model` to the newest readable checkpoint's step (`model.prepare`) and restores it.
+
+    Returns `(path, step)`, or None when `directory` holds no checkpoint.
+
+    Raises:
+        FileNotFoundError: checkpoints exist but none reads.
+        ValueError: the checkpoint does not fit the model (`runs.resume_error`: names `changes`, `flags`).
+    """
+    from keras_pgen import runs
+
+    found = latest(directory)
+    if found is None:
+        if steps(directory):
+            raise FileNotFoundError(f"no checkpoint in {directory} reads: each of {steps(directory)} is damaged")
+        return None
+    file, step, items, arrays = found
+    model.prepare(step)
+    try:
+        restore(model, items, arrays, subset=subset)
+    except ValueError as error:
+        raise runs.resume_error(workdir, file, error, changes, flags) from error
+    return file, step

@@ -361,15 +361,7 @@ def export_from_workdir(workdir, name=None, export_dir=None):
         model = registry.build_model(config)
     directory = os.path.join(workdir, "checkpoints")
     if tf.train.latest_checkpoint(directory) is None and checkpoints.steps(directory):
-        found = checkpoints.latest(directory)
-        if found is None:
-            raise FileNotFoundError(f"no checkpoint in {directory} reads")
-        file, step, items, arrays = found
-        model.prepare(step)
-        try:
-            checkpoints.restore(model, items, arrays, subset=True)
-        except ValueError as error:
-            raise runs.resume_error(workdir, file, error) from error
+        _, step = checkpoints.restore_latest(model, directory, workdir, subset=True)
         model.step.assign(step)
         return export_model(model, config)
     manager = _restore(model, workdir, config.keep_checkpoints)

@@ -130,10 +130,35 @@ def placement(strategy, batch_size):
             jax.sharding.NamedSharding(mesh, spec(parallel.batch_dim_name)))
 
 
-def compile_step(model, variables, seed, noise_spec, flip, factor):
-    """The jitted `(values, host batch) -> (values, logs)` of one training step."""
-    step = jax_engine.stateless_step(model, variables)
-    return jax.jit(lambda values, raw: step(values, device_batch(raw, seed, noise_spec, flip, factor)))
+class StageSteps:
+    """The steps of one stage from global sample `start_sample` on: `values` (the state) and `run(index)`.
+
+    Holds the stage's host input, its jitted step (`jax_engine.stateless_step` with the batch's
+    device side) and the state placed on the devices (`placement`). `run(index)` trains batch
+    `index` of the stage and returns its logs, still on the device.
+    """
+
+    def __init__(self, model, config, source, batch_size, resolution, start_sample):
+        factor = 1 if resolution is None else source.resolution // int(resolution)
+        self.host = HostBatches(source, batch_size, config.seed, start_sample, model.uses_labels)
+        state_sharding, self.batch_sharding = placement(config.strategy, batch_size)
+        self.variables = jax_engine.state_variables(model)
+        step = jax_engine.stateless_step(model, self.variables)
+        seed, noise_spec, flip = config.seed, model.noise_spec(), config.flip
+        self.step = jax.jit(lambda values, raw: step(values, device_batch(raw, seed, noise_spec, flip, factor)))
+        self.values = jax_engine.read_state(self.variables)
+        if state_sharding is not None:
+            self.values = jax.device_put(self.values, state_sharding)
+
+    def run(self, index):
+        raw = self.host(index)
+        if self.batch_sharding is not None:
+            raw = jax.device_put(raw, self.batch_sharding)
+        self.values, logs = self.step(self.values, raw)
+        return logs
+
+    def write_back(self):
+        jax_engine.write_back(self.variables, self.values)
 
 
 # ---- bookkeeping --------------------------------------------------------------------------------------
@@ -150,20 +175,12 @@ def _restore(model, directory, workdir, changes, flags):
     if os.path.exists(os.path.join(directory, "checkpoint")) and not checkpoints.steps(directory):
         raise ValueError(f"{workdir} holds TensorFlow checkpoints: resume it with --backend=tensorflow "
                          "(a run resumes under the engine that began it)")
-    found = checkpoints.latest(directory)
-    if found is None:
-        if checkpoints.steps(directory):
-            raise ValueError(f"no checkpoint in {directory} reads: each of {checkpoints.steps(directory)} is damaged")
+    restored = checkpoints.restore_latest(model, directory, workdir, changes=changes, flags=flags)
+    if restored is None:
         model.prepare(0)
         return 0
-    path, step, items, arrays = found
-    model.prepare(step)
-    try:
-        checkpoints.restore(model, items, arrays)
-    except ValueError as error:
-        raise runs.resume_error(workdir, path, error, changes, flags) from error
-    logging.info("resumed from %s (step %d)", path, step)
-    return step
+    logging.info("resumed from %s (step %d)", *restored)
+    return restored[1]
 
 
 def write_samples(model, preview, workdir, writer, step):
@@ -285,21 +302,12 @@ def train(config, workdir, verbose=1):
 def _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop):
     """Steps [start, end) of stage `index`, with logs, samples, checkpoints, the NaN guard and signals."""
     stage = stages[index]
-    factor = 1 if stage.resolution is None else source.resolution // int(stage.resolution)
-    host = HostBatches(source, stage.batch_size, config.seed, runs._stage_start_sample(stages, index, start),
-                       model.uses_labels)
-    state_sharding, batch_sharding = placement(config.strategy, stage.batch_size)
-    variables = jax_engine.state_variables(model)
-    step_fn = compile_step(model, variables, config.seed, model.noise_spec(), config.flip, factor)
-    values = jax_engine.read_state(variables)
-    if state_sharding is not None:
-        values = jax.device_put(values, state_sharding)
+    steps = StageSteps(model, config, source, stage.batch_size, stage.resolution,
+                       runs._stage_start_sample(stages, index, start))
     pending = []  # (step, logs on the device) since the last read
     totals = {}
     for step in range(start, end):
-        raw = host(step - start)
-        raw = jax.device_put(raw, batch_sharding) if batch_sharding is not None else raw
-        values, logs = step_fn(values, raw)
+        logs = steps.run(step - start)
         pending.append((step + 1, logs))
         done = step + 1
         stopping = stop.signum is not None  # read once: a signal during the bookkeeping below stops after the next step
@@ -319,7 +327,7 @@ def _train_stage(model, config, workdir, source, stages, index, start, end, writ
             for k, v in logged.items():
                 totals.setdefault(k, []).append(float(np.mean(v)))
         pending = []
-        jax_engine.write_back(variables, values)
+        steps.write_back()
         if log:
             means = {k: float(np.mean(v)) for k, v in totals.items()}
             totals = {}
@@ -339,4 +347,4 @@ def _train_stage(model, config, workdir, source, stages, index, start, end, writ
         if stopping:
             raise runs.TrainingInterrupted(f"interrupted at step {done}; checkpoint saved in {workdir}/checkpoints; "
                                            "run the same command again to continue", stop.signum)
-    jax_engine.write_back(variables, values)
+    steps.write_back()

@@ -195,10 +195,11 @@ def jax_runs(root):
     result = {"local_devices": len(jax.local_devices()), "runs": {}}
 
     # what each run's jitted step was given: devices of the batch and of the state
-    compile_step = jax_trainer.compile_step
+    stage_init = jax_trainer.StageSteps.__init__
 
-    def recording_compile_step(*args, **kwargs):
-        step_fn = compile_step(*args, **kwargs)
+    def recording_init(self, *args, **kwargs):
+        stage_init(self, *args, **kwargs)
+        step_fn = self.step
 
         def run(values, raw):
             record = result["runs"][current]
@@ -211,9 +212,9 @@ def jax_runs(root):
             record["output_devices"] = len(new_values[0].sharding.device_set)
             return new_values, logs
 
-        return run
+        self.step = run
 
-    jax_trainer.compile_step = recording_compile_step
+    jax_trainer.StageSteps.__init__ = recording_init
 
     def train(config, name, total_steps, strategy):
         nonlocal current
@@ -239,7 +240,7 @@ def jax_runs(root):
     vae.update(checkpoint_every=3, log_every=3, sample_every=100)
     result["vae_default"] = train(vae, "vae_default", 3, "default")
     result["vae_auto"] = train(vae, "vae_auto", 3, "auto")
-    jax_trainer.compile_step = compile_step
+    jax_trainer.StageSteps.__init__ = stage_init
     result["tensorflow_imported"] = "tensorflow" in sys.modules
     print("RESULT " + json.dumps(result), flush=True)
 
