@@ -6,7 +6,8 @@ with their paths and shapes in a JSON manifest, so that a model built by the oth
 from the same config restores it (how `bin/export` exports a JAX run with TensorFlow).
 Each file is written to a temporary name and renamed: a file is either whole or absent.
 A file that does not read (truncated, corrupt) is skipped for the newest one that does,
-with a warning naming it; the run is refused only when none reads.
+with a warning naming it; the run is refused only when none reads (`newest_readable`, which
+the TensorFlow engine's checkpoints go through too).
 """
 import json
 import os
@@ -18,6 +19,7 @@ import numpy as np
 from absl import logging
 
 _NAME = re.compile(r"ckpt-(\d+)\.npz$")
+_TF_NAME = re.compile(r"ckpt-(\d+)\.index$")  # TensorFlow's checkpoint ckpt-<step>: its index file
 _MANIFEST = "__manifest__"
 
 
@@ -32,11 +34,20 @@ def _flatten(model):
     return {name: item_variables(item) for name, item in model.checkpoint_items().items()}
 
 
-def steps(directory):
-    """Steps of the `ckpt-<step>.npz` files in `directory`, newest first."""
+def steps(directory, pattern=_NAME):
+    """Steps of the `ckpt-<step>.npz` files in `directory` (or of the files `pattern` matches), newest first."""
     if not os.path.isdir(directory):
         return []
-    return sorted((int(m.group(1)) for m in map(_NAME.match, os.listdir(directory)) if m), reverse=True)
+    return sorted((int(m.group(1)) for m in map(pattern.match, os.listdir(directory)) if m), reverse=True)
+
+
+def tf_steps(directory):
+    """Steps of TensorFlow's checkpoints `ckpt-<step>` in `directory`, newest first, from their index files.
+
+    Not from TensorFlow's state file `checkpoints/checkpoint`: a run whose state file is lost
+    or stale still resumes from its newest checkpoint (and never overwrites it from step 0).
+    """
+    return steps(directory, _TF_NAME)
 
 
 def path(directory, step):
@@ -89,16 +100,31 @@ def keep_items(file, out, names, dtype=None):
     return out
 
 
-def latest(directory):
-    """`(path, step, items, arrays)` of the newest checkpoint that reads, or None; warns about each one that does not."""
-    for step in steps(directory):
-        file = path(directory, step)
+def newest_readable(files, read):
+    """`(file, read(file))` for the first of `files` (newest first) that reads; None when `files` is empty.
+
+    Warns about each file that does not read (truncated, corrupt, half deleted), naming it,
+    and tries the one before it.
+
+    Raises:
+        FileNotFoundError: none of `files` reads (one line naming them).
+    """
+    for file in files:
         try:
-            return (file, *read(file))
-        except Exception as error:  # noqa: BLE001 (zip, pickle, JSON or IO: the file is unusable either way)
+            return file, read(file)
+        except Exception as error:  # noqa: BLE001 (zip, pickle, JSON, IO or TensorFlow's reader: unusable either way)
             logging.warning("checkpoint %s does not read (%s: %s); trying the one before it",
                             file, type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+    if files:
+        raise FileNotFoundError(f"no checkpoint in {os.path.dirname(files[0])} reads: each of "
+                                f"{[os.path.basename(f) for f in files]} is damaged")
     return None
+
+
+def latest(directory):
+    """`(path, step, items, arrays)` of the newest checkpoint that reads, or None (`newest_readable`)."""
+    found = newest_readable([path(directory, step) for step in steps(directory)], read)
+    return None if found is None else (found[0], *found[1])
 
 
 def restore(model, items, arrays, subset=False):
@@ -133,6 +159,8 @@ def restore_latest(model, directory, workdir, subset=False, changes=(), flags=()
 
     Returns `(path, step)`, or None when `directory` holds no checkpoint.
 
+    The optimizers keep the learning rates the model has (from its config: `runs.learning_rates_kept`).
+
     Raises:
         FileNotFoundError: checkpoints exist but none reads.
         ValueError: the checkpoint does not fit the model (`runs.resume_error`: names `changes`, `flags`).
@@ -141,13 +169,12 @@ def restore_latest(model, directory, workdir, subset=False, changes=(), flags=()
 
     found = latest(directory)
     if found is None:
-        if steps(directory):
-            raise FileNotFoundError(f"no checkpoint in {directory} reads: each of {steps(directory)} is damaged")
         return None
     file, step, items, arrays = found
     model.prepare(step)
     try:
-        restore(model, items, arrays, subset=subset)
+        with runs.learning_rates_kept(model):
+            restore(model, items, arrays, subset=subset)
     except ValueError as error:
         raise runs.resume_error(workdir, file, error, changes, flags) from error
     return file, step

@@ -8,14 +8,18 @@ function. `--config.KEY=VALUE` arguments (train, benchmark) are kept for
 
 Exit codes: 0 done; 2 a bad command line (unknown command or flag, a missing or bad flag value,
 a bad config override or value); 1 a path that cannot be used (a missing workdir, model or data
-set, a corrupt file) or a run that failed; train also 128 + N when signal N stopped it. Errors
-are one line on stderr, `error: ...` (generate: `bin/generate: error: ...`), no traceback.
+set, a corrupt file) or a run that failed; train also 128 + N when signal N stopped it (train
+records SIGINT / SIGTERM from its first moment, `runs.StopSignals`; the other commands stop at
+once with 130). Errors are one line on stderr, `error: ...` (generate: `bin/generate: error: ...`),
+no traceback.
 TensorFlow is imported only by the commands that run it, after their flags are checked: `--help`
 and command-line errors answer at once, and `train --backend=jax` runs where TensorFlow is not installed.
 """
+import contextlib
 import difflib
 import os
 import shutil
+import signal
 import sys
 from typing import Callable, NamedTuple
 
@@ -83,7 +87,8 @@ TRAIN_DOC = """Train (or resume) a keras_pgen method.
 
 Running the same command again continues from the last checkpoint in --workdir.
 Exit codes: 0 trained; 2 a bad flag, preset, config key or value; 1 missing or unreadable data,
-a non-finite loss or another failed run; 130 / 143 stopped by Ctrl-C / SIGTERM (checkpoint saved).
+a non-finite loss or another failed run; 130 / 143 stopped by Ctrl-C / SIGTERM (during training: after
+a step, its checkpoint saved; before training: nothing written).
 """
 
 TRAIN_FLAGS = (
@@ -129,7 +134,9 @@ def run_training(method, preset, workdir, overrides, backend=None):
     from keras_pgen import runs
 
     try:
-        result = keras_pgen.train(config, workdir, backend=backend)
+        with runs.StopSignals() as stop:  # bin/train's (`run`): a signal since its start stops the run here
+            stop.check(f"interrupted before training: nothing written in {workdir}")
+            result = keras_pgen.train(config, workdir, backend=backend)
     except runs.NonFiniteLossError as e:
         return fail(e, 1)
     except runs.TrainingInterrupted as e:
@@ -372,10 +379,11 @@ class Command(NamedTuple):
     flags: tuple  # (kind, name, default, help[, enum values]): absl's DEFINE_<kind>
     run: Callable  # (flag values, config overrides, prog) -> exit code
     takes_overrides: bool = False  # --config.KEY=VALUE
+    stops_cleanly: bool = False  # SIGINT / SIGTERM recorded from the start (`runs.StopSignals`), not raised
 
 
 COMMANDS = {
-    "train": Command(TRAIN_DOC, TRAIN_FLAGS, _train, takes_overrides=True),
+    "train": Command(TRAIN_DOC, TRAIN_FLAGS, _train, takes_overrides=True, stops_cleanly=True),
     "export": Command(EXPORT_DOC, EXPORT_FLAGS, _export),
     "generate": Command(GENERATE_DOC, GENERATE_FLAGS, _generate),
     "evaluate": Command(EVALUATE_DOC, EVALUATE_FLAGS, _evaluate),
@@ -472,7 +480,20 @@ def run(command, argv=None, prog=None):
         except UsageError as error:
             return fail(error, 2, prefix)
 
-    app.run(command_main, argv=argv, flags_parser=parser)
+    try:
+        with _signals(command):
+            app.run(command_main, argv=argv, flags_parser=parser)
+    except KeyboardInterrupt:  # Ctrl-C (train: a second one, or one before its handler was set)
+        raise SystemExit(fail("interrupted", 128 + signal.SIGINT, prefix)) from None
+
+
+def _signals(command):
+    """train: `runs.StopSignals`, entered before TensorFlow or JAX is imported (no signal of start-up is lost)."""
+    if not COMMANDS[command].stops_cleanly:
+        return contextlib.nullcontext()
+    from keras_pgen import runs
+
+    return runs.StopSignals()
 
 
 def main(argv=None, prog=None):

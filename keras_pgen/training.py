@@ -97,7 +97,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if is_chief
                        else tf.summary.create_noop_writer())
         self.failure = None
-        self.signals = runs.StopSignals()  # the signal this process received (.signum)
+        self._signals = runs.StopSignals()
+        self.signals = self._signals  # what records the signal this process received (.signum): the run's
         # Multi-worker: stop only on a stop the workers agreed on (run_custom_loop sets both), so that
         # a signal arriving in the middle of a step cannot make one worker leave before the others.
         self.coordinated = False
@@ -108,10 +109,12 @@ class TrainingMonitor(keras.callbacks.Callback):
         return self.signals.signum
 
     def on_train_begin(self, logs=None):
-        self.signals.__enter__()  # the first SIGINT/SIGTERM asks for a clean stop after the current step
+        self.signals = self._signals.__enter__()  # the run's (`train`), else this callback's own
+        self.signals.then = runs.StopSignals.TRAINING  # the first SIGINT/SIGTERM: a clean stop after this step
 
     def on_train_end(self, logs=None):
-        self.signals.__exit__()
+        self.signals.then = runs.StopSignals.AFTER_TRAINING
+        self._signals.__exit__()  # a no-op under the run's
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -157,36 +160,61 @@ class TrainingMonitor(keras.callbacks.Callback):
 
 
 def checkpoint_step(path):
-    """The training step stored in checkpoint `path` (read before restoring: ProGAN grows to it first)."""
+    """The training step stored in checkpoint `path`, after reading every tensor of it.
+
+    Read before restoring (ProGAN grows to the step first); reading it all makes a truncated
+    or half-deleted checkpoint fail here, where the one before it can be used instead.
+    """
     reader = tf.train.load_checkpoint(path)
+    for key in reader.get_variable_to_shape_map():
+        reader.get_tensor(key)
     return int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-def _restore(model, workdir, keep, changes=(), flags=()):
-    """Restores the latest checkpoint of `workdir` into `model` (prepared for its step first).
+def latest_checkpoint(directory):
+    """`(path, step)` of the newest checkpoint in `directory` that reads, or None when there is none.
 
-    Returns a CheckpointManager over the model's checkpoint items, for saving.
+    Found from the checkpoint files themselves (`checkpoints.tf_steps`), not from TensorFlow's
+    state file, which may be missing or stale. A newer checkpoint that does not read is named
+    in a warning and skipped (`checkpoints.newest_readable`).
+
+    Raises:
+        FileNotFoundError: there are checkpoints but none reads.
+    """
+    prefixes = [os.path.join(directory, f"ckpt-{step}") for step in checkpoints.tf_steps(directory)]
+    return checkpoints.newest_readable(prefixes, checkpoint_step)
+
+
+def _restore(model, workdir, keep=None, changes=(), flags=()):
+    """Restores the newest readable checkpoint of `workdir` into `model` (prepared for its step first).
+
+    The optimizers keep the model's learning rates, from its config (`runs.learning_rates_kept`).
+    Returns the checkpoint's path, or None when the workdir has none (`model` prepared for step 0).
+    `keep` is not used (the run's own CheckpointManager keeps checkpoints).
 
     Raises:
         ValueError: the checkpoint does not fit the model (other networks, shapes or optimizer
             state); the message names `changes`, the config fields that differ from the run's, and
-            `flags`, those that give back the values of fields the run began without.
+            `flags`, those that give back the values of fields the run began without. Also a
+            workdir of the JAX engine.
+        FileNotFoundError: checkpoints exist but none reads.
     """
+    del keep
     directory = os.path.join(workdir, "checkpoints")
-    latest = tf.train.latest_checkpoint(directory)
-    if latest is None and checkpoints.steps(directory):
+    if not checkpoints.tf_steps(directory) and checkpoints.steps(directory):
         raise ValueError(f"{workdir} was trained with the JAX engine (checkpoints/ckpt-N.npz): resume it with "
                          "--backend=jax (a run resumes under the engine that began it; bin/export exports either)")
-    model.prepare(checkpoint_step(latest) if latest else 0)
-    checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
-    manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=keep)
+    latest, step = latest_checkpoint(directory) or (None, 0)
+    model.prepare(step)
     if latest:
+        checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
         try:
-            checkpoint.restore(latest).assert_existing_objects_matched()
+            with runs.learning_rates_kept(model):
+                checkpoint.restore(latest).assert_existing_objects_matched()
         except (ValueError, AssertionError, tf.errors.OpError) as error:
             raise runs.resume_error(workdir, latest, error, changes, flags) from error
         logging.info("resumed from %s (step %d)", latest, int(model.step.numpy()))
-    return manager
+    return latest
 
 
 def export_model(model, config):
@@ -217,13 +245,21 @@ def train(config, workdir, strategy=None, verbose=1):
 
     Raises:
         NonFiniteLossError: a loss became NaN/inf (the last good checkpoint is kept).
-        TrainingInterrupted: SIGINT/SIGTERM stopped the run (a checkpoint was saved). On several
-            workers, a signal to any one of them stops all of them after the same step.
+        TrainingInterrupted: SIGINT/SIGTERM stopped the run: before training, with nothing written;
+            during training, after a step, with its checkpoint saved; after training, before the
+            export. On several workers, a signal to any one of them during training stops all of
+            them after the same step.
+        FileNotFoundError: the workdir has checkpoints but none reads.
     """
+    with runs.StopSignals() as stop:
+        return _train(config, workdir, strategy, verbose, stop)
+
+
+def _train(config, workdir, strategy, verbose, stop):
+    """`train`'s body, with the run's `runs.StopSignals`."""
     strategy = strategy or make_strategy(config.strategy)
     is_chief, worker = worker_role(strategy)
-    os.makedirs(workdir, exist_ok=True)
-    changes, flags = _config_changes(config, workdir)
+    changes, flags = runs.resume_changes(config, workdir)
     if changes and is_chief:
         logging.warning("config differs from the run in %s: %s", workdir, ", ".join(changes))
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
@@ -231,10 +267,15 @@ def train(config, workdir, strategy=None, verbose=1):
                                   cache_dir=os.path.join(workdir, "data_cache" if is_chief else f".worker{worker}_cache"))
     if is_chief:
         warn_if_grey(source)
+    before_training = f"interrupted before training: nothing written in {workdir}"
+    stop.check(before_training)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope(), precision_policy(config):
         model = registry.build_model(config)
-    _restore(model, workdir, config.keep_checkpoints, changes, flags)
+    _restore(model, workdir, changes=changes, flags=flags)
+    first_step = int(model.step.numpy())
+    stop.check(before_training)  # the last moment before anything is written
+    os.makedirs(workdir, exist_ok=True)
     if is_chief:
         _write_config(config, workdir)
     checkpoint = tf.train.Checkpoint(**model.checkpoint_items())
@@ -278,9 +319,8 @@ def train(config, workdir, strategy=None, verbose=1):
             raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved in {workdir}/checkpoints; "
                                       "run the same command again to continue", monitor.stop_signal())
     step = int(model.step.numpy())
-    export_path = export_model(model, config) if config.export and is_chief else None
-    if export_path:
-        logging.info("exported the generator to %s", export_path)
+    export_path = runs.export_new_steps(stop, workdir, first_step, step, config.export and is_chief,
+                                        lambda: export_model(model, config))
     return {"step": step, "workdir": workdir, "export_path": export_path, "model": model}
 
 
@@ -360,11 +400,10 @@ def export_from_workdir(workdir, name=None, export_dir=None):
     with precision_policy(config):
         model = registry.build_model(config)
     directory = os.path.join(workdir, "checkpoints")
-    if tf.train.latest_checkpoint(directory) is None and checkpoints.steps(directory):
+    if not checkpoints.tf_steps(directory) and checkpoints.steps(directory):
         _, step = checkpoints.restore_latest(model, directory, workdir, subset=True)
         model.step.assign(step)
         return export_model(model, config)
-    manager = _restore(model, workdir, config.keep_checkpoints)
-    if not manager.latest_checkpoint:
+    if not _restore(model, workdir):
         raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to export")
     return export_model(model, config)

@@ -172,7 +172,7 @@ def current_step(model):
 
 def _restore(model, directory, workdir, changes, flags):
     """Restores the newest readable checkpoint into `model` (grown to its step first); returns its step or 0."""
-    if os.path.exists(os.path.join(directory, "checkpoint")) and not checkpoints.steps(directory):
+    if checkpoints.tf_steps(directory) and not checkpoints.steps(directory):
         raise ValueError(f"{workdir} holds TensorFlow checkpoints: resume it with --backend=tensorflow "
                          "(a run resumes under the engine that began it)")
     restored = checkpoints.restore_latest(model, directory, workdir, changes=changes, flags=flags)
@@ -229,7 +229,10 @@ def export_with_tensorflow(workdir):
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     code = "import sys; from keras_pgen import training; print(training.export_from_workdir(sys.argv[1]))"
-    result = subprocess.run([sys.executable, "-c", code, workdir], env=env, capture_output=True, text=True)
+    # In a session of its own: the terminal's Ctrl-C goes to the run, which lets the export finish
+    # (runs.export_new_steps); a second Ctrl-C ends the run, and subprocess.run kills the export.
+    result = subprocess.run([sys.executable, "-c", code, workdir], env=env, capture_output=True, text=True,
+                            start_new_session=True)
     if result.returncode:
         raise RuntimeError(f"the TensorFlow export of {workdir} failed: {result.stderr.strip().splitlines()[-1:]}")
     return result.stdout.strip().splitlines()[-1]
@@ -259,9 +262,14 @@ def train(config, workdir, verbose=1):
     if keras.backend.backend() != "jax":
         raise RuntimeError(f"the JAX engine needs Keras' jax backend, but Keras runs {keras.backend.backend()!r}: "
                            "set KERAS_BACKEND=jax before Keras is imported (bin/train --backend=jax does)")
+    with runs.StopSignals() as stop:
+        return _train(config, workdir, verbose, stop)
+
+
+def _train(config, workdir, verbose, stop):
+    """`train`'s body, with the run's `runs.StopSignals`."""
     set_xla_flags(registry.xla_gpu_flags(config.method))
-    os.makedirs(workdir, exist_ok=True)
-    changes, flags = runs._config_changes(config, workdir)
+    changes, flags = runs.resume_changes(config, workdir)
     if changes:
         logging.warning("config differs from the run in %s: %s", workdir, ", ".join(changes))
     source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
@@ -271,31 +279,35 @@ def train(config, workdir, verbose=1):
     if config.eval_every:
         logging.warning("eval_every: KID/FID during training runs under the TensorFlow engine only; bin/evaluate "
                         "measures an export")
+    before_training = f"interrupted before training: nothing written in {workdir}"
+    stop.check(before_training)
     set_random_seed(config.seed)
     with precision_policy(config):
         model = registry.build_model(config)
     model.check_source(source)
     directory = os.path.join(workdir, "checkpoints")
-    _restore(model, directory, workdir, changes, flags)
+    first_step = _restore(model, directory, workdir, changes, flags)
+    stop.check(before_training)  # the last moment before anything is written
+    os.makedirs(workdir, exist_ok=True)
     runs._write_config(config, workdir)
     writer = events.EventWriter(os.path.join(workdir, "tensorboard"))
     rng = np.random.default_rng([config.seed, 7919])
     preview = runs.preview_batch(config, source, model.latent_dim, lambda shape: rng.standard_normal(shape))
     stages = model.stages(config.total_steps, config.batch_size)
     progress = keras.utils.Progbar(config.total_steps, verbose=verbose) if verbose else None
-    with runs.StopSignals() as stop:
-        for index, stage in enumerate(stages):
-            start, end = current_step(model), min(stage.end_step, config.total_steps)
-            if start >= end:
-                continue
-            if start == stage.start_step:
-                model.start_stage(stage)
-            _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop)
+    stop.then = runs.StopSignals.TRAINING
+    for index, stage in enumerate(stages):
+        start, end = current_step(model), min(stage.end_step, config.total_steps)
+        if start >= end:
+            continue
+        if start == stage.start_step:
+            model.start_stage(stage)
+        _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop)
+    stop.then = runs.StopSignals.AFTER_TRAINING
     writer.close()
     step = current_step(model)
-    export_path = export_with_tensorflow(workdir) if config.export else None
-    if export_path:
-        logging.info("exported the generator to %s", export_path)
+    export_path = runs.export_new_steps(stop, workdir, first_step, step, config.export,
+                                        lambda: export_with_tensorflow(workdir))
     return {"step": step, "workdir": workdir, "export_path": export_path, "model": model}
 
 
