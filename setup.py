@@ -11,6 +11,8 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["keras_pgen", "keras_pgen.*"]) + ["keras_pgen.configs"],
     package_dir={"keras_pgen.configs": "configs"},
+    # the built-in shapes' judge (keras_pgen/metrics/shapes_judge.py) ships its trained weights
+    package_data={"keras_pgen.metrics": ["shapes_judge.npz"]},
     # one command with sub-commands (train, export, generate, evaluate, benchmark); bin/* are its shims in a checkout
     entry_points={"console_scripts": ["keras-pgen = keras_pgen.cli:main"]},
     install_requires=[

@@ -1,19 +1,40 @@
 """keras_pgen.metrics: KID / FID with a pluggable feature extractor, reconstruction quality, a training callback.
 
-Features: `make_feature_extractor("imagenet" | path | "none" | "pixels")` -> callable
-images -> [N, D]; any callable works. Distances: `fid_from_features`, `kid_from_features`,
-`memorisation_ratios`. Autoencoders: `psnr`, `ssim`, `sharpness`. Training:
+Features: `make_feature_extractor("imagenet" | path | "none" | "pixels" | "shapes")` -> callable
+images -> [N, D]; any callable works. `ShapesJudge` / `judge` (shapes_judge.py): a classifier
+of the built-in shapes, shipped with its weights: kinds covered, confidence, FID / KID in its
+features beside their real-vs-real floors. Distances: `fid_from_features`, `kid_from_features`,
+`memorisation_ratios`, `diversity_ratio`. Autoencoders: `psnr`, `ssim`, `sharpness`. Training:
 `GeneratorMetrics` (the `eval_every` config field). `bin/evaluate` is `keras_pgen.evaluate`.
-"""
-from keras_pgen.metrics.callback import GeneratorMetrics, evaluation_callbacks, generator_samples
-from keras_pgen.metrics.distances import (feature_statistics, fid_from_features, frechet_distance,
-                                          kid_from_features, memorisation_ratios, mmd2_unbiased,
-                                          pairwise_distances, polynomial_kernel)
-from keras_pgen.metrics.features import (InceptionFeatures, PixelFeatures, extract_features,
-                                         make_feature_extractor)
-from keras_pgen.metrics.image_quality import laplacian_variance, psnr, reconstruction_metrics, sharpness, ssim
 
-__all__ = ["GeneratorMetrics", "InceptionFeatures", "PixelFeatures", "evaluation_callbacks", "extract_features",
-           "feature_statistics", "fid_from_features", "frechet_distance", "generator_samples", "kid_from_features",
-           "laplacian_variance", "make_feature_extractor", "memorisation_ratios", "mmd2_unbiased",
-           "pairwise_distances", "polynomial_kernel", "psnr", "reconstruction_metrics", "sharpness", "ssim"]
+Names are imported from their modules on first use, so `keras_pgen.metrics.shapes_judge` and
+`keras_pgen.metrics.distances` import neither TensorFlow nor the callback (the JAX engine).
+"""
+import importlib
+
+_MODULES = {
+    "callback": ("GeneratorMetrics", "evaluation_callbacks", "generator_samples"),
+    "distances": ("diversity_ratio", "feature_statistics", "fid_from_features", "frechet_distance",
+                  "kid_from_features", "mean_pairwise_distance", "memorisation_ratios", "mmd2_unbiased",
+                  "pairwise_distances", "polynomial_kernel"),
+    "features": ("InceptionFeatures", "PixelFeatures", "extract_features", "make_feature_extractor"),
+    "image_quality": ("laplacian_variance", "psnr", "reconstruction_metrics", "sharpness", "ssim"),
+    "shapes_judge": ("ShapesJudge", "judge", "kind_report"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE) | set(_MODULES))

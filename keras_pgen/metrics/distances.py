@@ -66,12 +66,17 @@ def kid_from_features(features1, features2, subset_size=1000, num_subsets=100, s
     Args:
         features1, features2: [N1, D], [N2, D].
         subset_size: int, default 1000; reduced to min(N1, N2) when the sets are smaller.
-        num_subsets: int, default 100.
+        num_subsets: int, default 100. When both sets have exactly the subset size, every
+            subset is the whole set: the value is computed once and the std is 0.
         seed: int, default 0, for `np.random.default_rng`: subset i draws
             `rng.choice(N1, m, replace=False)` then `rng.choice(N2, m, replace=False)`.
     """
     features1, features2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
     m = min(int(subset_size), len(features1), len(features2))
+    if m == len(features1) == len(features2):
+        # every subset is the whole of both sets (the unbiased MMD does not depend on their order): one
+        # computation gives each subset's value, and their standard deviation is 0
+        return mmd2_unbiased(features1, features2), 0.0
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(int(num_subsets)):
@@ -107,3 +112,25 @@ def memorisation_ratios(generated, real):
     np.fill_diagonal(real_real, np.inf)
     real_median = float(np.median(real_real.min(axis=1))) if len(real) > 1 else float("nan")
     return nearest, nearest_distance, nearest_distance / max(real_median, 1e-12), real_median
+
+
+def mean_pairwise_distance(features):
+    """Mean Euclidean distance over the pairs i < j of the rows of `features` [N >= 2, D] (float)."""
+    features = np.asarray(features, np.float64).reshape(len(features), -1)
+    if len(features) < 2:
+        raise ValueError(f"a mean pairwise distance needs at least 2 rows, got {len(features)}")
+    upper = np.triu_indices(len(features), k=1)
+    return float(pairwise_distances(features, features)[upper].mean())
+
+
+def diversity_ratio(generated, real):
+    """mean_pairwise_distance(generated) / mean_pairwise_distance(real): the spread of samples in units of the data's.
+
+    Near 0: the samples are one template (mode collapse); around 1: they differ from each
+    other as much as real images do. Pass as many rows of each (bin/evaluate uses 64).
+
+    Example:
+    >>> diversity_ratio(np.zeros((4, 3)), np.eye(3))
+    0.0
+    """
+    return mean_pairwise_distance(generated) / max(mean_pairwise_distance(real), 1e-12)

@@ -12,6 +12,8 @@ An extractor is any callable mapping a batch of images (uint8 [N, H, W, C], or f
   range, `keras.applications.inception_v3.preprocess_input`), grey repeated to RGB and
   resized (bilinear, antialiased) to `image_size` (299 standard; >= 75).
 - `PixelFeatures`: the flattened pixels in [-1, 1] (cheap; a pixel-space memorisation check).
+- "shapes": `shapes_judge.ShapesJudge`, the penultimate features of a small classifier of the
+  built-in shapes (shipped weights, offline), which also gives kind probabilities.
 
 Keras's ImageNet InceptionV3 is not the 2015 TF graph of the original FID code, so
 absolute FID/KID values are comparable between keras_pgen runs, not with papers.
@@ -22,7 +24,7 @@ import tensorflow as tf
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
                        + INCEPTION_NOTOP_FILE)
-FEATURE_CHOICES = "imagenet | a weights file path | none (random InceptionV3) | pixels"
+FEATURE_CHOICES = "imagenet | a weights file path | none (random InceptionV3) | pixels | shapes"
 
 
 def to_unit_range(images):
@@ -91,11 +93,18 @@ class InceptionFeatures:
 
 
 def make_feature_extractor(features="imagenet", image_size=299):
-    """An extractor from its name: "pixels", or InceptionV3 weights ("imagenet", a path, "none")."""
+    """An extractor from its name: "pixels", "shapes" (the built-in data's judge), or InceptionV3 weights.
+
+    InceptionV3 weights are "imagenet", a path, or "none"; `image_size` is for InceptionV3 only.
+    """
     if callable(features):
         return features
     if features == "pixels":
         return PixelFeatures()
+    if features == "shapes":
+        from keras_pgen.metrics import shapes_judge
+
+        return shapes_judge.default_judge()
     return InceptionFeatures(weights=features, image_size=image_size)
 
 
