@@ -42,7 +42,9 @@ def base_config():
     # KID/FID of the generator's samples against the data, logged to TensorBoard (keras_pgen/metrics)
     c.eval_every = 0  # steps between evaluations; 0 = off
     c.eval_num_samples = 1000  # generated and real images per evaluation
-    c.eval_features = "imagenet"  # InceptionV3 weights: imagenet | file path | none (random) | pixels
+    # InceptionV3 weights: imagenet | file path | none (random); or pixels; or shapes (the built-in data's judge,
+    # offline: kinds covered, confidence, FID/KID with real-vs-real floors); or auto (shapes when data is shapes, else off)
+    c.eval_features = "imagenet"
     c.eval_image_size = 299  # InceptionV3 input side (>= 75; 299 for standard numbers)
     return c
 
@@ -192,7 +194,7 @@ _RULES = (
     (("beta_1", "beta_2"), "a number in [0, 1)", lambda v, c: isinstance(v, numbers.Real) and 0 <= v < 1),
     (("ema_decay",), "a number in [0, 1]", lambda v, c: isinstance(v, numbers.Real) and 0 <= v <= 1),
     (("eval_image_size",), "an int >= 75 (InceptionV3's smallest input)",
-     lambda v, c: _is_int(v) and (v >= 75 or c.get("eval_features") == "pixels")),
+     lambda v, c: _is_int(v) and (v >= 75 or c.get("eval_features") in ("pixels", "shapes", "auto"))),
     (("data", "export_dir"), "a non-empty string", lambda v, c: isinstance(v, str) and v.strip() != ""),
     (("export_name",), "a name without path separators ('' = the method)",
      lambda v, c: isinstance(v, str) and "/" not in v and os.sep not in v and v not in (".", "..")),

@@ -4,12 +4,22 @@ The export's `keras_pgen.json` "kind" decides (export contract, see README):
 
 - "generator": KID (mean, std) and FID between `num_samples` generated images and
   `num_samples` real images (a random subset of the data when it has more), in the feature
-  space of `features` (InceptionV3 "imagenet" | weights file | "none"; or "pixels"); plus
+  space of `features` (InceptionV3 "imagenet" | weights file | "none"; or "pixels"; or
+  "shapes", the built-in data's judge, `metrics/shapes_judge.py`); plus
   the memorisation check: for every generated image its nearest real image in that feature
   space and the ratio d(sample, nearest real) / median d(real, nearest other real)
   (`metrics.memorisation_ratios`: near 0 = a copy, around 1 = as far from the data as the
   data's images are from each other). A PNG shows the `num_pairs` samples with the smallest
-  ratios (the most suspicious first), each followed by its nearest real image.
+  ratios (the most suspicious first), each followed by its nearest real image. And the
+  pairwise-diversity ratios: the mean distance between two of the first 64 samples over that
+  between two of the first 64 real images, in pixels (`diversity_ratio_pixels`) and in the
+  features (`diversity_ratio_features`); near 0 is one template, about 1 as varied as the data.
+  With "shapes" also `kinds_covered` (kinds given to >= 5% of the samples), `class_histogram`,
+  `mean_confidence` (mean top-1 probability; `real_mean_confidence` of the real images), and
+  beside `fid` and `kid` their real-vs-real floors (`fid_real_floor`, `kid_real_floor`): the
+  same numbers for `num_samples` further real images, disjoint from the first (when the data
+  has fewer than 2 x `num_samples` images, its subset's two halves are compared, and
+  `num_real` says how many the figures used).
 - "autoencoder": the `reconstruct` signature (uint8 images -> uint8 images) on `num_samples`
   real images: PSNR, SSIM and sharpness (`metrics.image_quality`).
 """
@@ -22,6 +32,7 @@ from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
 
 KINDS = ("generator", "autoencoder")
+DIVERSITY_SAMPLES = 64  # samples and real images in the pairwise-diversity ratio
 
 
 def read_metadata(path):
@@ -35,16 +46,27 @@ def read_metadata(path):
     return path, metadata
 
 
-def real_images(data, resolution, channels, num, seed=0, resize_mode="crop"):
-    """Up to `num` uint8 images of the data set `data` (a random subset without replacement when larger)."""
+def real_images(data, resolution, channels, num, seed=0, resize_mode="crop", num_floor=0):
+    """Up to `num` uint8 images of the data set `data` (a random subset without replacement when larger).
+
+    With `num_floor` > 0 returns (images, floor images): the floor set is up to `num_floor`
+    further images, disjoint from the first set (drawn from the rest with the same generator;
+    the first set is the one `num_floor=0` returns).
+    """
     from keras_pgen import data as data_lib
 
     source = data_lib.load_source(data, resolution, channels, resize_mode=resize_mode, seed=seed)
+    rng = np.random.default_rng(seed)
     indices = np.arange(len(source))
     if len(source) > num:
-        indices = np.sort(np.random.default_rng(seed).choice(len(source), num, replace=False))
-    images, _ = source.get(indices)
-    return np.asarray(images, np.uint8)
+        indices = np.sort(rng.choice(len(source), num, replace=False))
+    images = np.asarray(source.get(indices)[0], np.uint8)
+    if not num_floor:
+        return images
+    rest = np.setdiff1d(np.arange(len(source)), indices)
+    rest = np.sort(rng.choice(rest, min(num_floor, len(rest)), replace=False))
+    floor = np.asarray(source.get(rest)[0], np.uint8) if len(rest) else images[:0]
+    return images, floor
 
 
 def pairs_grid(samples, nearest, pairs_per_row=4, min_size=64):
@@ -58,20 +80,55 @@ def _batched(fn, inputs, batch_size):
     return np.concatenate([fn(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
-def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0, subset_size=1000,
-                       num_subsets=100, num_pairs=16, pairs_path=None):
+def diversity_ratios(fake, real, fake_features=None, real_features=None, num=DIVERSITY_SAMPLES):
+    """{"diversity_ratio_pixels"[, "diversity_ratio_features"]}: mean pairwise distance of the first `num`
+    samples over that of the first `num` real images, in pixels ([-1, 1]) and in the given features
+    (`metrics.diversity_ratio`: ~0 one template, ~1 as varied as the data)."""
     from keras_pgen import metrics
+
+    num = min(num, len(fake), len(real))
+    if num < 2:
+        raise ValueError(f"the diversity ratio needs at least 2 samples and 2 real images, got {num}")
+    pixels = metrics.PixelFeatures()
+    results = {"diversity_ratio_pixels": metrics.diversity_ratio(pixels(fake[:num]), pixels(real[:num]))}
+    if fake_features is not None:
+        results["diversity_ratio_features"] = metrics.diversity_ratio(fake_features[:num], real_features[:num])
+    return results
+
+
+def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0, subset_size=1000,
+                       num_subsets=100, num_pairs=16, pairs_path=None, floor=None):
+    """The generator part of `evaluate`: samples `num_samples` images of the export at `path` and compares them.
+
+    `floor`: real images disjoint from `real`, for the shapes judge's real-vs-real floors
+    (None: `real` is halved for them, see `shapes_judge.split_real`).
+    """
+    from keras_pgen import metrics
+    from keras_pgen.metrics import callback, shapes_judge
 
     generator = export_lib.load_generator(path)
     z = np.random.default_rng(seed).standard_normal((num_samples, generator.latent_dim)).astype(np.float32)
     fake = _batched(generator.generate, z, batch_size)
-    fake_features = metrics.extract_features(extractor, fake, batch_size)
-    real_features = metrics.extract_features(extractor, real, batch_size)
-    kid, kid_std = metrics.kid_from_features(fake_features, real_features, subset_size, num_subsets, seed)
+    results = {}
+    if callback.is_judge(extractor):
+        if floor is None or len(floor) < len(real):  # the data has too few images: halve the real subset
+            real, floor = shapes_judge.split_real(real, len(real))
+        fake_features, probabilities = extractor.predict(fake)
+        real_features, real_probabilities = extractor.predict(real)
+        results.update(shapes_judge.kind_report(probabilities))
+        results["real_mean_confidence"] = shapes_judge.kind_report(real_probabilities)["mean_confidence"]
+        results.update(shapes_judge.distances_with_floor(fake_features, real_features, extractor(floor),
+                                                         subset_size, num_subsets, seed))
+        results.update(num_real=len(real), num_real_floor=len(floor))
+    else:
+        fake_features = metrics.extract_features(extractor, fake, batch_size)
+        real_features = metrics.extract_features(extractor, real, batch_size)
+        kid, kid_std = metrics.kid_from_features(fake_features, real_features, subset_size, num_subsets, seed)
+        results.update(kid=kid, kid_std=kid_std, fid=metrics.fid_from_features(fake_features, real_features))
     nearest, _, ratios, real_median = metrics.memorisation_ratios(fake_features, real_features)
-    results = {"kid": kid, "kid_std": kid_std, "fid": metrics.fid_from_features(fake_features, real_features),
-               "memorisation_ratio_min": float(ratios.min()), "memorisation_ratio_median": float(np.median(ratios)),
-               "memorisation_ratio_mean": float(ratios.mean()), "real_nn_distance_median": real_median}
+    results.update({"memorisation_ratio_min": float(ratios.min()), "memorisation_ratio_median": float(np.median(ratios)),
+                    "memorisation_ratio_mean": float(ratios.mean()), "real_nn_distance_median": real_median})
+    results.update(diversity_ratios(fake, real, fake_features, real_features))
     if pairs_path and num_pairs > 0:
         order = np.argsort(ratios, kind="stable")[:num_pairs]
         os.makedirs(os.path.dirname(os.path.abspath(pairs_path)), exist_ok=True)
@@ -106,8 +163,8 @@ def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299,
         model: export version directory or model directory (highest version).
         data: data spec as in training (`data.load_source`: folder, glob, zip, "shapes", ...).
         num_samples: int, default 1000. Generated images, and real images at most.
-        features: "imagenet" | InceptionV3 weights file | "none" | "pixels", or a callable
-            images -> features (generators only).
+        features: "imagenet" | InceptionV3 weights file | "none" | "pixels" | "shapes", or a
+            callable images -> features (generators only).
         image_size: int, default 299. InceptionV3 input side.
         batch_size: int, default 50.
         seed: int, default 0. Latents, the real subset and KID's subsets.
@@ -127,7 +184,10 @@ def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299,
         raise ValueError(f"bin/evaluate handles exports of kind {list(KINDS)}; {path} is {kind!r}")
     resolution = int(metadata.get("resolution") or metadata.get("image_shape", [0])[0])
     channels = int(metadata.get("channels") or metadata.get("image_shape", [0, 0, 3])[-1])
-    real = real_images(data, resolution, channels, num_samples, seed=seed, resize_mode=resize_mode)
+    judged = kind == "generator" and features == "shapes"
+    real = real_images(data, resolution, channels, num_samples, seed=seed, resize_mode=resize_mode,
+                       num_floor=num_samples if judged else 0)
+    real, floor = real if judged else (real, None)
     results = {"model": path, "kind": kind, "method": metadata.get("method"), "data": data,
                "num_real": len(real)}
     if kind == "generator":
@@ -138,7 +198,7 @@ def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299,
             f"({features}, {image_size}px)" if isinstance(extractor, metrics.InceptionFeatures) else "")
         results["num_generated"] = int(num_samples)
         results.update(evaluate_generator(path, real, extractor, num_samples, batch_size, seed,
-                                          subset_size, num_subsets, num_pairs, pairs_path))
+                                          subset_size, num_subsets, num_pairs, pairs_path, floor=floor))
     else:
         from keras_pgen.metrics import image_quality
 

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_pgen import data, images, metrics
-from keras_pgen.metrics import callback
+from keras_pgen.data.shapes import KINDS
+from keras_pgen.metrics import callback, shapes_judge
 from tests.conftest import tensorboard_scalars
 from tests.models.test_gan_training import run
 
@@ -16,7 +17,8 @@ def test_eval_every_logs_kid_and_fid_of_the_ema_generator(tiny_config, tmp_path)
                          export=False)
     result = run(config, tmp_path / "w")
     values = tensorboard_scalars(tmp_path / "w", "eval/")
-    assert set(values) == {(f"eval/{n}", s) for n in ("kid", "kid_std", "fid") for s in (2, 4)}
+    # step 0 (the untrained generator, before the first step) and every 2 steps
+    assert set(values) == {(f"eval/{n}", s) for n in ("kid", "kid_std", "fid") for s in (0, 2, 4)}
     # the numbers at the last step, recomputed from the EMA generator's largest scale, quantised as the
     # export does (test_gan_training checks the export equals it), with the callback's latents
     z = tf.random.stateless_normal((16, config.latent_dim), seed=[config.seed, 1543])
@@ -30,6 +32,42 @@ def test_eval_every_logs_kid_and_fid_of_the_ema_generator(tiny_config, tmp_path)
     assert values[("eval/kid", 4)] == pytest.approx(kid, rel=1e-5)
     assert values[("eval/kid_std", 4)] == pytest.approx(kid_std, rel=1e-5)
     assert values[("eval/fid", 2)] != values[("eval/fid", 4)]  # the generator changed between evaluations
+    assert values[("eval/fid", 0)] != values[("eval/fid", 2)]
+
+
+def test_eval_features_shapes_logs_the_judge_with_floors(tiny_config, tmp_path):
+    """The judge's report at steps 0, 2, 4; at the last step it equals `shapes_judge` on the EMA generator's
+    samples, against the data's first 16 images, with the next 16 as the floor set."""
+    config = tiny_config("msg_gan", total_steps=4, eval_every=2, eval_num_samples=16, eval_features="shapes",
+                         export=False)
+    result = run(config, tmp_path / "w")
+    values = tensorboard_scalars(tmp_path / "w", "eval/")
+    names = {"kid", "kid_std", "fid", "fid_real_floor", "kid_real_floor", "kid_real_floor_std", "kinds_covered",
+             "mean_confidence", *(f"kinds/{kind}" for kind in KINDS)}
+    assert set(values) == {(f"eval/{n}", s) for n in names for s in (0, 2, 4)}
+    z = tf.random.stateless_normal((16, config.latent_dim), seed=[config.seed, 1543])
+    fake = images.to_uint8(np.asarray(result["model"].ema_generator(z, training=False)[-1]))
+    real, _ = data.load_source("shapes", 16, num_images=config.num_images).get(np.arange(32))
+    expected = shapes_judge.judge(fake, real=real, seed=config.seed)
+    for name in ("fid", "fid_real_floor", "kid", "kid_real_floor", "mean_confidence"):
+        assert values[(f"eval/{name}", 4)] == pytest.approx(expected[name], rel=1e-4, abs=1e-7), name
+    assert values[("eval/kinds_covered", 4)] == expected["kinds_covered"]
+    for kind in KINDS:
+        assert values[(f"eval/kinds/{kind}", 4)] == pytest.approx(expected["class_histogram"][kind] / 16)
+    # the floor does not depend on the generator
+    assert values[("eval/fid_real_floor", 0)] == pytest.approx(values[("eval/fid_real_floor", 4)], rel=1e-6)
+
+
+def test_eval_features_auto_is_the_judge_for_shapes_and_off_otherwise(tiny_config):
+    config = tiny_config("msg_gan", eval_every=5, eval_features="auto", eval_num_samples=8)
+    assert callback.eval_features(config) == "shapes"
+    (judged,) = metrics.evaluation_callbacks(config, data.load_source("shapes", 16, num_images=64), "unused")
+    assert isinstance(judged.extractor, shapes_judge.ShapesJudge)
+    assert len(judged.real_images) == len(judged.floor_images) == 8  # the first 8 images, then the next 8
+    source = data.load_source("shapes", 16, num_images=64)
+    np.testing.assert_array_equal(judged.floor_images, source.get(np.arange(8, 16))[0])
+    config.data = "/some/folder/of/faces"
+    assert callback.eval_features(config) == "" and metrics.evaluation_callbacks(config, None, "unused") == []
 
 
 def test_eval_is_off_by_default_and_needs_a_generator(tiny_config):
