@@ -113,7 +113,6 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.signals.then = runs.StopSignals.TRAINING  # the first SIGINT/SIGTERM: a clean stop after this step
 
     def on_train_end(self, logs=None):
-        self.signals.then = runs.StopSignals.AFTER_TRAINING
         self._signals.__exit__()  # a no-op under the run's
         self.writer.flush()
 
@@ -275,6 +274,7 @@ def _train(config, workdir, strategy, verbose, stop):
     _restore(model, workdir, changes=changes, flags=flags)
     first_step = int(model.step.numpy())
     stop.check(before_training)  # the last moment before anything is written
+    stop.then = runs.StopSignals.TRAINING  # from here on a signal stops the run after a step, with a checkpoint
     os.makedirs(workdir, exist_ok=True)
     if is_chief:
         _write_config(config, workdir)
@@ -318,6 +318,7 @@ def _train(config, workdir, strategy, verbose, stop):
         if monitor.stop_signal() is not None:
             raise TrainingInterrupted(f"interrupted at step {step}; checkpoint saved in {workdir}/checkpoints; "
                                       "run the same command again to continue", monitor.stop_signal())
+    stop.then = runs.StopSignals.AFTER_TRAINING
     step = int(model.step.numpy())
     export_path = runs.export_new_steps(stop, workdir, first_step, step, config.export and is_chief,
                                         lambda: export_model(model, config))

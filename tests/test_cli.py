@@ -34,11 +34,11 @@ def test_train_msg_gan_tiny_end_to_end(tmp_path):
     export = tmp_path / "sm" / "msg_gan" / "1"
     assert (export / "saved_model.pb").exists()
     assert f"exported: {export}" in proc.stdout
-    # the same command again: nothing left to train, resumes at step 4 and exports version 2
+    # the same command again: nothing left to train, resumes at step 4 and exports nothing new
     again = run_bin("train", *_train_args(tmp_path))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resumed from" in again.stderr and "(step 4)" in again.stderr
-    assert (tmp_path / "sm" / "msg_gan" / "2" / "saved_model.pb").exists()
+    assert "exported:" not in again.stdout and sorted(os.listdir(tmp_path / "sm" / "msg_gan")) == ["1"]
 
 
 def test_tensorboard_has_losses_learning_rates_and_samples(tmp_path):

@@ -288,6 +288,7 @@ def _train(config, workdir, verbose, stop):
     directory = os.path.join(workdir, "checkpoints")
     first_step = _restore(model, directory, workdir, changes, flags)
     stop.check(before_training)  # the last moment before anything is written
+    stop.then = runs.StopSignals.TRAINING  # from here on a signal stops the run after a step, with a checkpoint
     os.makedirs(workdir, exist_ok=True)
     runs._write_config(config, workdir)
     writer = events.EventWriter(os.path.join(workdir, "tensorboard"))
@@ -295,7 +296,6 @@ def _train(config, workdir, verbose, stop):
     preview = runs.preview_batch(config, source, model.latent_dim, lambda shape: rng.standard_normal(shape))
     stages = model.stages(config.total_steps, config.batch_size)
     progress = keras.utils.Progbar(config.total_steps, verbose=verbose) if verbose else None
-    stop.then = runs.StopSignals.TRAINING
     for index, stage in enumerate(stages):
         start, end = current_step(model), min(stage.end_step, config.total_steps)
         if start >= end:
