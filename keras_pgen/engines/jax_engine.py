@@ -71,37 +71,46 @@ def minimize(optimizer, variables, loss_fn, apply_if=None):
     (_, (loss, aux, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(values)
     for i, value in updates.items():
         assigned[i].assign(value)
-    state = variables + list(optimizer.variables)
-    before = [outer.state_mapping[id(v)] for v in state]
-    _apply(optimizer, grads, variables)
-    if apply_if is not None:
-        update = apply_if(loss, aux)
-        for v, old in zip(state, before):
-            v.assign(jnp.where(update, outer.state_mapping[id(v)], old))
+    _apply(optimizer, grads, variables, None if apply_if is None else apply_if(loss, aux))
     return loss, aux
 
 
-def _apply(optimizer, grads, variables):
-    """`optimizer.apply` on the current values (assignments land in the step's scope).
+def _apply(optimizer, grads, variables, where=None):
+    """`optimizer.apply(grads, variables)` on the current values (assignments land in the step's scope).
 
-    A LossScaleOptimizer's `apply` branches with assignments inside `ops.cond`, which JAX
-    cannot trace in a scope; its `stateless_apply` (over every variable it was built with)
-    does the same update as a pure function.
+    With `where` (a bool scalar), the update is computed and then undone where it does not
+    hold: the variables and the optimizer's state (moments, iteration count, loss scale) keep
+    their values, as `tf_engine._apply_if` does.
     """
-    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        optimizer.apply(grads, variables)
-        return
-    built = list(optimizer._trainable_variables)
-    if [id(v) for v in built] != [id(v) for v in variables]:
-        raise NotImplementedError("float16 loss scaling under JAX updates all of an optimizer's variables at once; "
-                                  "this method updates a part of them: use --config.mixed_precision_dtype=bfloat16")
     scope = _scope()
-    values, optimizer_values = optimizer.stateless_apply(
-        [scope.state_mapping[id(v)] for v in optimizer.variables], grads, [scope.state_mapping[id(v)] for v in built])
-    for v, x in zip(built, values):
-        v.assign(x)
-    for v, x in zip(optimizer.variables, optimizer_values):
-        v.assign(x)
+    state = list(variables) + list(optimizer.variables)
+    before = [scope.state_mapping[id(v)] for v in state]
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        _apply_loss_scaled(optimizer, grads, variables)
+    else:
+        optimizer.apply(grads, variables)
+    if where is not None:
+        for v, old in zip(state, before):
+            v.assign(jnp.where(where, scope.state_mapping[id(v)], old))
+
+
+def _apply_loss_scaled(optimizer, grads, variables):
+    """`LossScaleOptimizer.apply(grads, variables)`: dynamic loss scaling of any subset of its variables.
+
+    Keras' `apply` assigns inside `ops.cond`, which JAX cannot trace in a scope, and its
+    `stateless_apply` updates every variable the optimizer was built with (ProGAN updates the
+    current stage's). The same rule without branches: the gradients (of the scaled loss) are
+    divided by the scale and applied by the inner optimizer only where all are finite;
+    otherwise the step is skipped and the scale halves. After `dynamic_growth_steps` finite
+    steps in a row the scale doubles; either change restarts the count.
+    """
+    finite = optimizer.check_finite(grads)
+    scale, count = optimizer.dynamic_scale.value, optimizer.step_counter.value
+    unscaled = [g if optimizer._overwrite_variable_with_gradient(v) else g / scale for g, v in zip(grads, variables)]
+    _apply(optimizer.inner_optimizer, unscaled, variables, where=finite)
+    grow = finite & (count == optimizer.dynamic_growth_steps - 1)
+    optimizer.dynamic_scale.assign(jnp.where(finite, jnp.where(grow, scale * 2.0, scale), scale * 0.5))
+    optimizer.step_counter.assign(jnp.where(finite & ~grow, count + 1, jnp.zeros_like(count)))
 
 
 def input_gradients(fn, inputs):

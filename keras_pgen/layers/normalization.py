@@ -67,7 +67,9 @@ class MinibatchStdDev(keras.layers.Layer):
         if n is not None:
             g = max(d for d in range(1, min(g, n) + 1) if n % d == 0)
         _, h, w, c = ops.shape(x)
-        y = ops.reshape(x, (-1, g, h, w, c))
+        # in float32, as ProGAN's code: in float16 epsilon is 0 and the derivatives of sqrt at small
+        # variances (the gradient penalty's second order) overflow
+        y = ops.reshape(ops.cast(x, "float32"), (-1, g, h, w, c))
         y = ops.sqrt(ops.var(y, axis=1) + self.epsilon)  # [n/g, h, w, c]
         y = ops.mean(y, axis=(1, 2, 3), keepdims=True)  # [n/g, 1, 1, 1]
         y = ops.repeat(y, g, axis=0)  # [n, 1, 1, 1]

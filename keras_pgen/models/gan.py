@@ -240,8 +240,9 @@ class GAN(Method):
         """Penalty terms, each a mean over this replica's samples (weighted, for the loss)."""
         terms = {}
         if self.gp_weight > 0:
-            eps = data["gp_eps"]
-            mixed = self._map_inputs(lambda r, f: eps * r + (1.0 - eps) * f, real, fake)
+            eps = data["gp_eps"]  # float32; under mixed precision the fakes (and fading-in reals) are float16
+            mixed = self._map_inputs(lambda r, f: eps * ops.cast(r, eps.dtype) + (1.0 - eps) * ops.cast(f, eps.dtype),
+                                     real, fake)
             terms["gp"] = self.gp_weight * losses.gradient_penalty(self._input_gradients(mixed))
         if self.r1_gamma > 0:
             terms["r1"] = 0.5 * self.r1_gamma * losses.r1_penalty(self._input_gradients(real))

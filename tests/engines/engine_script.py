@@ -1,18 +1,21 @@
 """The subprocess side of tests/engines/: one backend per process, as Keras requires.
 
-    KERAS_BACKEND=tensorflow python3 tests/engines/engine_script.py tf-steps OUT METHOD...
-    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-steps OUT METHOD...
+    KERAS_BACKEND=tensorflow python3 tests/engines/engine_script.py tf-steps OUT CASE...
+    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-steps OUT CASE...
     KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-runs ROOT
     KERAS_BACKEND=jax        python3 tests/engines/engine_script.py blocked-train Z_OUT BIN_TRAIN_ARGS...
 
-tf-steps: for each method's tiny model, one warm-up step (so that Adam's moments and the EMA
-    are not at their initial values), then OUT/<method>/ckpt-0.npz (state before the compared
+A CASE is a method (its tiny preset) or one of MIXED_PRECISION's names (the tiny preset under a
+mixed precision policy, optionally with the loss-scale state set before the compared step).
+
+tf-steps: for each case's tiny model, one warm-up step (so that Adam's moments and the EMA
+    are not at their initial values), then OUT/<case>/ckpt-0.npz (state before the compared
     step), extras.npz (frozen variables no checkpoint holds: the random VGG16 comparators),
     batch.npz (the tf.data batch) and ckpt-1.npz and logs.npz after ONE step of Keras' train
     function (`fit(run_eagerly=True)`'s: `train_step` under the strategy, without tracing).
-jax-steps: for each method, the same model built under JAX, restored from the TF ckpt-0 and
+jax-steps: for each case, the same model built under JAX, restored from the TF ckpt-0 and
     extras, ONE jitted `jax_engine.stateless_step` on the same batch, written back and saved as
-    OUT/<method>/jax/ckpt-1.npz and jax-logs.npz.
+    OUT/<case>/jax/ckpt-1.npz and jax-logs.npz.
 jax-runs: `keras_pgen.train(backend="jax")` runs in ROOT/<name>: msg_gan for 6 steps on one
     device (resume_full), for 2 then 6 (resume_split), for 4 on every device (msg_gan_auto; the
     test forces two host devices); vae for 3 steps on one (vae_default) and every device
@@ -46,6 +49,58 @@ def tiny_config(method):
     return config
 
 
+def loss_scale(scale=None, last_count=False):
+    """A set-up of a LossScaleOptimizer: its dynamic scale, and/or its count of finite steps at the last before growth."""
+
+    def set_up(optimizer):
+        if scale is not None:
+            optimizer.dynamic_scale.assign(scale)
+        if last_count:
+            optimizer.step_counter.assign(optimizer.dynamic_growth_steps - 1)
+
+    return set_up
+
+
+# case -> (method, mixed_precision_dtype, {optimizer name: set-up of its loss-scale state}). Under
+# float16 every scale starts at INITIAL_SCALE (Keras' 2**15 overflows the tiny models' float16
+# gradients in their first steps, which would skip the warm-up step); the set-ups run after the
+# warm-up step, so the compared step starts from them in both engines: last_count, the step is the
+# dynamic_growth_steps-th finite one in a row (the scale doubles); scale=2**100, the float16
+# gradients overflow (the update is skipped, the scale halves). Adam's epsilon is 1e-3, as in
+# jax-runs: with 1e-8 its per-element g / sqrt(v) turns the rounding noise of a near-zero float16
+# gradient into an update of +-lr (tests/engines/test_engine_step_equivalence.py).
+INITIAL_SCALE = 2.0 ** 8
+MIXED_PRECISION = {
+    "msg_gan-bfloat16": ("msg_gan", "bfloat16", {}),
+    "msg_gan-float16": ("msg_gan", "float16", {}),
+    "progan-float16": ("progan", "float16", {"d": loss_scale(last_count=True)}),
+    "progan-float16-overflow": ("progan", "float16", {"g": loss_scale(scale=2.0 ** 100)}),
+}
+MIXED_ADAM_EPSILON = 1e-3
+
+
+def case_config(case):
+    """`(method, config)` of a case: a method's tiny_config, or a MIXED_PRECISION case's."""
+    if case not in MIXED_PRECISION:
+        return case, tiny_config(case)
+    method, dtype, _ = MIXED_PRECISION[case]
+    config = tiny_config(method)
+    config.update(mixed_precision=True, mixed_precision_dtype=dtype, adam_epsilon=MIXED_ADAM_EPSILON)
+    return method, config
+
+
+def build_model(config):
+    """The case's model, built under its precision policy (checked: some layers compute in its dtype)."""
+    from keras_pgen import registry
+    from keras_pgen.models.base import precision_policy
+
+    with precision_policy(config):
+        model = registry.build_model(config)
+    dtype = config.mixed_precision_dtype if config.get("mixed_precision") else "float32"
+    assert dtype in {layer.compute_dtype for layer in model._flatten_layers() if layer.weights}, dtype
+    return model
+
+
 def checkpointed_ids(model):
     from keras_pgen import checkpoints
 
@@ -69,21 +124,21 @@ def progan_stage(model, config, step):
 
 
 # ---- tf-steps ---------------------------------------------------------------------------------
-def tf_steps(out, methods):
+def tf_steps(out, cases):
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from keras_pgen import checkpoints, registry
+    from keras_pgen import checkpoints
     from keras_pgen import data as data_lib
 
     assert keras.backend.backend() == "tensorflow"
-    for method in methods:
-        directory = os.path.join(out, method)
+    for case in cases:
+        directory = os.path.join(out, case)
         os.makedirs(directory, exist_ok=True)
-        config = tiny_config(method)
+        method, config = case_config(case)
         keras.utils.set_random_seed(config.seed)
-        model = registry.build_model(config)
+        model = build_model(config)
         stage = model.stages(config.total_steps, config.batch_size)[0]
         start = 0
         if method == "progan":
@@ -100,6 +155,9 @@ def tf_steps(out, methods):
                                               resolution=stage.resolution, prefetch=False)
         batches = iter(dataset)
         warm_up, batch = next(batches), next(batches)
+        for optimizer in model.optimizers().values():
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer.dynamic_scale.assign(INITIAL_SCALE)
         model.run_eagerly = True  # fit(run_eagerly=True)'s step: the same ops, no tracing (seconds per method)
         model.make_train_function()
         model.train_function(iter(tf.data.Dataset.from_tensors(warm_up)))  # Adam moments and EMA away from their init
@@ -107,6 +165,8 @@ def tf_steps(out, methods):
             tracker.reset_state()
         if method == "progan":
             assert int(model.step.numpy()) == PROGAN_STEP and 0 < model.alpha_at(PROGAN_STEP) < 1
+        for name, set_up in MIXED_PRECISION.get(case, (None, None, {}))[2].items():
+            set_up(model.optimizers()[name])
         checkpoints.save(model, directory, 0)
         extras = frozen_variables(model)
         np.savez(os.path.join(directory, "extras.npz"),
@@ -117,7 +177,7 @@ def tf_steps(out, methods):
         checkpoints.save(model, directory, 1)
         np.savez(os.path.join(directory, "logs.npz"),
                  **{name: np.asarray(t.result().numpy()) for name, t in model.trackers.items()})
-        print(f"TF {method}: {len(extras)} frozen variables", flush=True)
+        print(f"TF {case}: {len(extras)} frozen variables", flush=True)
 
 
 # ---- jax-steps --------------------------------------------------------------------------------
@@ -145,28 +205,28 @@ def placeholder_initial_values():
             setattr(jax_random, name, fn)
 
 
-def jax_steps(out, methods):
+def jax_steps(out, cases):
     import jax
     import jax.numpy as jnp
     import keras
     import numpy as np
 
-    from keras_pgen import checkpoints, registry
+    from keras_pgen import checkpoints
     from keras_pgen.engines import jax_engine
 
     assert keras.backend.backend() == "jax"
-    for method in methods:
-        directory = os.path.join(out, method)
-        config = tiny_config(method)
+    for case in cases:
+        directory = os.path.join(out, case)
+        method, config = case_config(case)
         with placeholder_initial_values():
-            model = registry.build_model(config)
+            model = build_model(config)
         _, items, arrays = checkpoints.read(checkpoints.path(directory, 0))
         model.prepare(int(arrays["step/0"]))  # what jax_trainer._restore does (with the file's step)
         checkpoints.restore(model, items, arrays)
         with np.load(os.path.join(directory, "extras.npz")) as f:
             paths = json.loads(str(f["__paths__"]))
             extras = frozen_variables(model)
-            assert [list(s) for _, s in paths] == [list(v.shape) for v in extras], method
+            assert [list(s) for _, s in paths] == [list(v.shape) for v in extras], case
             for i, v in enumerate(extras):
                 v.assign(f[f"{i}"])
         if method == "progan":
@@ -180,7 +240,7 @@ def jax_steps(out, methods):
         checkpoints.save(model, os.path.join(directory, "jax"), 1)
         np.savez(os.path.join(directory, "jax-logs.npz"),
                  **{k: np.asarray(jax.device_get(v), np.float64) for k, v in logs.items()})
-        print(f"JAX {method}: done", flush=True)
+        print(f"JAX {case}: done", flush=True)
 
 
 # ---- jax-runs -----------------------------------------------------------------------------------
