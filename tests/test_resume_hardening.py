@@ -181,15 +181,15 @@ MOMENTS = {  # where a SIGINT arrives: (module, function) whose call it interrup
 }
 
 
-@pytest.mark.parametrize("moment, resumed", [("loading data", False), ("loading data", True), ("building", False),
-                                             ("restoring", True)])
-def test_sigint_during_start_up_stops_before_anything_is_written(moment, resumed, base, tmp_path, monkeypatch):
+@pytest.mark.parametrize("moment, resuming", [("loading data", False), ("loading data", True), ("building", False),
+                                              ("restoring", True)])
+def test_sigint_during_start_up_stops_before_anything_is_written(moment, resuming, base, tmp_path, monkeypatch):
     import importlib
 
     from keras_pgen import runs
 
     workdir = tmp_path / "w"
-    if resumed:
+    if resuming:
         shutil.copytree(base, workdir)
     before, handler = snapshot(tmp_path), signal.getsignal(signal.SIGINT)
     module, name = MOMENTS[moment]
