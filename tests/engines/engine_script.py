@@ -50,7 +50,7 @@ def tiny_config(method):
 
 
 def loss_scale(scale=None, last_count=False):
-    """A set-up of a LossScaleOptimizer: its dynamic scale, and/or its count of finite steps at the last before growth."""
+    """A set-up of a LossScaleOptimizer: its dynamic scale, and/or its count of finite steps one short of growth."""
 
     def set_up(optimizer):
         if scale is not None:

@@ -21,13 +21,14 @@ Mixed precision (engine_script.MIXED_PRECISION: msg_gan under mixed_bfloat16 and
 ProGAN under mixed_float16 with a LossScaleOptimizer that updates only the current stage's
 variables; Adam epsilon 1e-3): integers and the loss-scale state exactly; each network's and each
 Adam slot's change over the step, as one vector per group, to ||jax - tf|| <= 128 u ||tf||, u the
-dtype's unit roundoff (2**-11 float16, 2**-8 bfloat16): 1/16 and 1/2. The engines round in
-different places (XLA fuses element-wise ops and keeps float32 between them; XLA:CPU sums bias
-gradients, the transposes of broadcasts, in the low dtype, where TensorFlow accumulates in float32),
-and the tiny networks' gradients are sums that largely cancel, so the engines' steps differ by a
-multiple of u: measured worst 50u in float16 (msg_gan's D first moments, 0.024) and 52u in bfloat16
-(msg_gan's G weights, 0.20; TensorFlow's own bfloat16 step is 0.27 away from its float32 step).
-A JAX step that applied none, or twice, of the update would be 1.0 away.
+dtype's unit roundoff (2**-11 float16, 2**-8 bfloat16): 1/16 and 1/2. The engines round
+differently (XLA:CPU sums bias gradients, the transposes of broadcasts, in the low dtype: 8-13 u
+on a 2048-term sum, where TensorFlow accumulates in float32: < 1 u), and the tiny networks'
+gradients are sums that largely cancel, so the engines' steps differ by a multiple of u: measured
+worst 44u in float16 (msg_gan's D first moments, 0.022) and 52u in bfloat16 (msg_gan's G weights,
+0.20, as far as TensorFlow's own bfloat16 step is from its float32 step; D's first moments: JAX
+0.17 from float32, TensorFlow 0.09, the bias sums). A JAX step that applied none, or twice, of the
+update would be 1.0 away.
 """
 import os
 
