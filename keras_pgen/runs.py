@@ -230,9 +230,10 @@ class StopSignals:
     inside a gc callback (JAX has some) is printed and dropped. `then` says what the run does
     next, in the line printed when a signal arrives.
 
-    Nested, the inner one is the outer one: `bin/train` enters one before TensorFlow or JAX is
-    imported, the run its own around start-up and steps (in a notebook, the only one); a signal
-    that arrived during the imports stops the run before it writes anything.
+    Nested, the inner one is the outer one (its handler set again): `bin/train` enters one before
+    TensorFlow or JAX is imported, the run its own around start-up and steps (in a notebook, the
+    only one), the training loop its own once the strategy exists; a signal that arrived during
+    the imports stops the run before it writes anything.
     """
 
     BEFORE_TRAINING = "stopping before training; nothing is written"
@@ -259,6 +260,8 @@ class StopSignals:
             return self
         outer = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
         if isinstance(outer, StopSignals):
+            for s in (signal.SIGINT, signal.SIGTERM):  # set again: a native library may have taken it since
+                signal.signal(s, outer._handle)  # (TensorFlow's multi-worker runtime takes SIGTERM)
             return outer
         self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
