@@ -11,6 +11,7 @@ Example:
 """
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -38,9 +39,19 @@ def _to_uint8(images):
 PNG_COMPRESSION = 1
 
 
+NON_FINITE_OUTPUT = "the network produced non-finite values (NaN or Inf)"
+
+
 def _image_outputs(images):
-    """{"images": uint8 NHWC, "png_bytes": one encoded PNG per image} from float images in [-1, 1]."""
-    images = _to_uint8(images)
+    """{"images": uint8 NHWC, "png_bytes": one encoded PNG per image} from float images in [-1, 1].
+
+    Non-finite values (a network with NaN weights, or a finite z so large that it overflows)
+    are an InvalidArgumentError, not black or grey images.
+    """
+    check = tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(tf.cast(images, tf.float32))), True,
+                                      message=NON_FINITE_OUTPUT)
+    with tf.control_dependencies([check]):
+        images = _to_uint8(images)
     encode = lambda image: tf.io.encode_png(image, compression=PNG_COMPRESSION)  # noqa: E731
     return {"images": images, "png_bytes": tf.map_fn(encode, images, fn_output_signature=tf.string)}
 
@@ -49,7 +60,11 @@ def _image_outputs(images):
 # images (`sample(num_images=100000)` peaked at 3.55 GB for a 16x16 model) could take a server down.
 # Every batch signature therefore refuses more than `max_images_per_request` images with an
 # InvalidArgumentError raised inside the graph (what TF Serving returns to the client).
-REQUEST_BUDGET_BYTES = 256 * 2**20  # output images of one request (peak: ~4x that with the activations)
+REQUEST_BUDGET_BYTES = 256 * 2**20  # output images of one request
+# The network's activations: a batch runs `images_per_call` images at a time, chosen so that one
+# call's activations (every tensor of the traced call, see `activation_bytes_per_image`) fit this.
+# Outputs and one call's activations together: a request at the cap stays well within 1 GB.
+ACTIVATION_BUDGET_BYTES = 256 * 2**20
 MAX_IMAGES_KEY = "max_images_per_request"  # its entry in keras_pgen.json
 
 
@@ -67,11 +82,9 @@ def default_max_images_per_request(image_shape, budget_bytes=REQUEST_BUDGET_BYTE
     """max(1, floor(budget_bytes / image_bytes_estimate(image_shape))): the default request cap.
 
     With the 256 MiB budget: 58254 images at 16x16x3, 3640 at 64x64x3, 14 at 1024x1024x3 (252 MiB
-    of outputs; with `images_per_call` the generator's activations are one call's, so a request
-    stays within about 1 GB). Measured: `sample` of 58254 images from a tiny 16x16 MSG-GAN
-    (fmap_max 32) peaked at 1.06 GB above the loaded model. A whole-batch export
-    (images_per_call=0) of a wide generator holds every image's activations at once: pass a
-    smaller cap or images_per_call.
+    of outputs). The network's activations are bounded apart from this: every export runs a batch
+    `images_per_call` images at a time, by default as many as `ACTIVATION_BUDGET_BYTES` allows
+    (`default_images_per_call`), so a request at the cap stays within about 1 GB.
     """
     return max(1, budget_bytes // image_bytes_estimate(image_shape))
 
@@ -93,46 +106,197 @@ def _too_many_message(what, max_images):
             f"{MAX_IMAGES_KEY}=<n>")
 
 
-def _check_count(count, max_images, name):
-    """In-graph checks of a requested image count: 0 <= count <= max_images."""
-    return [
+def _request_shape(x):
+    """tf.shape(x) of the tensor a request sent, as int64.
+
+    A signature declared `[None, 8]` still receives whatever shape a request sends (loaded
+    signatures and TF Serving do not check it), but grappler folds `tf.shape`/`tf.rank` of the
+    declared rank into constants: read through a PlaceholderWithDefault of unknown shape, the
+    rank is the request's.
+    """
+    return tf.shape(tf.raw_ops.PlaceholderWithDefault(input=x, shape=tf.TensorShape(None)), out_type=tf.int64)
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
+
+
+def _checked_shape(x, name, expected, what=None):
+    """`x` after an in-graph check that its shape is `expected` (None: any size), else InvalidArgumentError.
+
+    The error names the expected shape and the one sent: "z must have shape [N, 8] (latent size 8),
+    got shape [2 9]". The result has the static shape `expected`.
+    """
+    shape = _request_shape(x)
+    rank = len(expected)
+    padded = tf.concat([shape, tf.ones([rank], tf.int64)], axis=0)[:rank]
+    fixed = [i for i, d in enumerate(expected) if d is not None]
+    ok = tf.equal(tf.size(shape), rank)
+    if fixed:
+        ok = tf.logical_and(ok, tf.reduce_all(tf.equal(tf.gather(padded, fixed),
+                                                       tf.constant([expected[i] for i in fixed], tf.int64))))
+    message = f"{name} must have shape {_shape_text(expected)}" + (f" ({what})" if what else "") + ", got shape"
+    with tf.control_dependencies([tf.debugging.Assert(ok, [message, shape])]):
+        # EnsureShape also checks at run time: whatever reads the result sees a checked shape.
+        return tf.ensure_shape(tf.identity(x), expected)
+
+
+def _checked_count(count, max_images, name):
+    """A requested image count after in-graph checks: a scalar, 0 <= count <= max_images."""
+    count = _checked_shape(count, name, [], "a scalar")
+    checks = [
         tf.debugging.assert_non_negative(count, message=f"{name} must be >= 0"),
         tf.debugging.assert_less_equal(count, tf.constant(max_images, count.dtype),
                                        message=_too_many_message(name, max_images)),
     ]
+    with tf.control_dependencies(checks):
+        return tf.identity(count)
+
+
+def _checked_rows(x, name, row_shape, max_images, what=None, finite=False, count_name=None):
+    """`x` after in-graph checks (InvalidArgumentError) of its shape `[N, *row_shape]`, N <= max_images
+    and, with `finite`, its values ("z has non-finite values"). `count_name` names N in the error
+    (default "the number of rows of <name>").
+
+    The shape check runs before anything else reads `x`: the network would otherwise fail deep
+    inside ("Matrix size-incompatible", "Input to reshape is a tensor with 2048 values").
+    """
+    x = _checked_shape(x, name, [None, *row_shape], what)
+    too_many = _too_many_message(count_name or f"the number of rows of {name}", max_images)
+    checks = [tf.debugging.assert_less_equal(tf.shape(x, out_type=tf.int64)[0], tf.constant(max_images, tf.int64),
+                                             message=too_many)]
+    if finite:
+        checks.append(tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(x)), True,
+                                                message=f"{name} has non-finite values (NaN or Inf)"))
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
 
 
 def _check_latents(z, trailing_shape, max_images, what="latent size"):
-    """`z` with in-graph checks (InvalidArgumentError) of its shape, batch size and values.
-
-    A signature declared `[None, *trailing_shape]` still receives whatever shape a request sends
-    (loaded signatures and TF Serving do not check it): the shape check runs before the network,
-    which would otherwise fail deep inside ("Matrix size-incompatible"). A wrong rank whose leading
-    dimensions fit may slip past it (the rank itself is known statically and folded away).
-    """
-    expected = [-1, *trailing_shape]
-    shape = tf.shape(z, out_type=tf.int64)
-    padded = tf.concat([shape, tf.ones([len(expected)], tf.int64)], axis=0)[:len(expected)]
-    shape_ok = tf.logical_and(tf.equal(tf.size(shape), len(expected)),
-                              tf.reduce_all(tf.equal(padded[1:], tf.constant(expected[1:], tf.int64))))
+    """`z` [N, *trailing_shape] after the in-graph checks of `_checked_rows` (shape, rows, finite values)."""
     described = trailing_shape[0] if len(trailing_shape) == 1 else list(trailing_shape)
-    message = f"z must have shape [N, {', '.join(map(str, trailing_shape))}] ({what} {described}), got shape"
-    checks = [tf.debugging.Assert(shape_ok, [message, shape])]
-    with tf.control_dependencies(checks):  # shape first: the other checks assume it
-        checks = [tf.debugging.assert_less_equal(shape[0], tf.constant(max_images, tf.int64),
-                                                 message=_too_many_message("the number of rows of z", max_images)),
-                  tf.debugging.assert_equal(tf.reduce_all(tf.math.is_finite(z)), True,
-                                            message="z has non-finite values (NaN or Inf)")]
-    with tf.control_dependencies(checks):
-        return tf.ensure_shape(tf.identity(z), [None, *trailing_shape])
+    return _checked_rows(z, "z", list(trailing_shape), max_images, f"{what} {described}", finite=True)
 
 
-def _unless_empty(fn, z, image_shape):
-    """`fn(z)` when z has rows, else empty outputs (images [0, H, W, C], png_bytes [0]) without running it."""
+def _image_specs(image_shape):
+    """Per-row specs of the image outputs: uint8 `image_shape` and one PNG string."""
+    return {"images": tf.TensorSpec(image_shape, tf.uint8), "png_bytes": tf.TensorSpec([], tf.string)}
+
+
+def _unless_empty(fn, x, output_specs):
+    """`fn(x)` when x has rows, else empty outputs ([0, *row shape] per `output_specs`) without running it."""
     def empty():
-        return {"images": tf.zeros([0, *image_shape], tf.uint8), "png_bytes": tf.zeros([0], tf.string)}
+        return {key: tf.zeros([0, *spec.shape], spec.dtype) for key, spec in output_specs.items()}
 
-    return tf.cond(tf.shape(z)[0] > 0, lambda: fn(z), empty)
+    return tf.cond(tf.shape(x)[0] > 0, lambda: fn(x), empty)
+
+
+def _in_calls(fn, x, images_per_call, output_specs):
+    """`fn(x)` computed `images_per_call` rows at a time, one call after the other; the same outputs.
+
+    A `tf.while_loop` (parallel_iterations=1) slices x (the last call takes the rest: no padding)
+    and collects each call's outputs (dict of `output_specs` keys, rows first) in TensorArrays:
+    the activations alive are one call's, the outputs kept are `fn`'s (uint8 images, PNGs).
+    """
+    n = tf.shape(x)[0]
+    k = tf.constant(images_per_call, tf.int32)
+    calls = (n + k - 1) // k
+    arrays = {key: tf.TensorArray(spec.dtype, size=calls, infer_shape=False, element_shape=[None, *spec.shape])
+              for key, spec in output_specs.items()}
+
+    def body(i, arrays):
+        chunk = x[i * k:tf.minimum((i + 1) * k, n)]
+        if images_per_call == 1:
+            chunk = tf.ensure_shape(chunk, [1, *x.shape[1:]])  # a static batch of one (XLA-compiled generators)
+        outputs = fn(chunk)
+        return i + 1, {key: arrays[key].write(i, outputs[key]) for key in arrays}
+
+    _, arrays = tf.while_loop(lambda i, _: i < calls, body, (tf.constant(0), arrays), parallel_iterations=1)
+    return {key: array.concat() for key, array in arrays.items()}
+
+
+def _batched(fn, x, images_per_call, max_images, output_specs):
+    """`fn` on a checked batch `x`: empty outputs for zero rows, else `images_per_call` rows a call
+    (one call when `images_per_call` >= max_images)."""
+    if images_per_call >= max_images:
+        return _unless_empty(fn, x, output_specs)
+    return _unless_empty(lambda rows: _in_calls(fn, rows, images_per_call, output_specs), x, output_specs)
+
+
+def _function_graphs(op):
+    """FuncGraphs of the functions an op calls (nested tf.functions, while/cond bodies), where found."""
+    names = []
+    for value in op.node_def.attr.values():
+        if value.HasField("func"):
+            names.append(value.func.name)
+        names.extend(f.name for f in value.list.func)
+    graphs = []
+    for name in names:
+        graph = op.graph
+        while graph is not None:
+            function = getattr(graph, "_functions", {}).get(name)
+            if function is not None and getattr(function, "graph", None) is not None:
+                graphs.append(function.graph)
+                break
+            graph = getattr(graph, "outer_graph", None)
+    return graphs
+
+
+def _tensor_bytes(graph, depth=0):
+    """Bytes of every numeric tensor of a traced graph with a static shape, called functions included."""
+    total = 0
+    for op in graph.get_operations():
+        for tensor in op.outputs:
+            dtype = tensor.dtype
+            if dtype in (tf.resource, tf.variant, tf.string) or not tensor.shape.is_fully_defined():
+                continue
+            total += tensor.shape.num_elements() * dtype.size
+        if depth < 8:
+            total += sum(_tensor_bytes(g, depth + 1) for g in _function_graphs(op))
+    return total
+
+
+def activation_bytes_per_image(fn, row_shape, dtype="float32"):
+    """Bytes one more image adds to a call of `fn`: an upper bound on its activations per image.
+
+    `fn` is traced for batches of 1 and 2 rows of `row_shape`; the result is the difference of the
+    total size of every tensor in the two graphs (every op's output, including those of the
+    functions it calls: nested tf.functions, loop bodies). That counts each activation as if all
+    stayed alive at once, which TensorFlow's executor does not do (it frees a tensor after its last
+    use): it overestimates the peak, never underestimates it. Weights and per-call constants cancel.
+
+    Args:
+        fn: function of a batch tensor (e.g. `lambda z: generator(z, training=False)`).
+        row_shape: shape of one row of the batch (e.g. `[latent_dim]`).
+        dtype: dtype of the batch, default "float32".
+
+    Returns:
+        int >= 1.
+    """
+    totals = [_tensor_bytes(tf.function(fn, autograph=False).get_concrete_function(
+        tf.TensorSpec([batch, *row_shape], dtype)).graph) for batch in (1, 2)]
+    return max(1, totals[1] - totals[0])
+
+
+def default_images_per_call(bytes_per_image, max_images, budget_bytes=None):
+    """max(1, min(max_images, floor(budget_bytes / bytes_per_image))): images a call may run.
+
+    `budget_bytes` defaults to `ACTIVATION_BUDGET_BYTES` (256 MiB): 8 images a call for the faces64
+    MSG-GAN (29 MiB of tensors per image), thousands for the tiny test networks.
+    """
+    budget_bytes = ACTIVATION_BUDGET_BYTES if budget_bytes is None else budget_bytes
+    return max(1, min(int(max_images), int(budget_bytes) // max(1, int(bytes_per_image))))
+
+
+def _images_per_call(images_per_call, max_images, fn, row_shape, dtype="float32"):
+    """(images a call runs, activation bytes per image or None): `images_per_call` when >= 1, else
+    derived from `fn`'s activations (`default_images_per_call`)."""
+    if isinstance(images_per_call, bool) or not isinstance(images_per_call, (int, np.integer)) or images_per_call < 0:
+        raise ValueError(f"images_per_call must be an integer >= 0, got {images_per_call!r}")
+    if images_per_call:
+        return int(images_per_call), None
+    per_image = activation_bytes_per_image(fn, row_shape, dtype)
+    return default_images_per_call(per_image, max_images), per_image
 
 
 def _integer_versions(model_dir):
@@ -260,12 +424,15 @@ def export_generator(
       - `sample`: int32 scalars `num_images` and `seed`; z is
         `tf.random.stateless_normal([num_images, latent_dim], seed=[seed, 0])`.
     Each request is checked inside the graph (InvalidArgumentError, what TF Serving returns): at
-    most `max_images_per_request` images, `num_images` >= 0, `z` of width latent_dim with finite
-    values ("z has non-finite values"). Zero rows or `num_images=0` give empty outputs.
+    most `max_images_per_request` images, `num_images` and `seed` scalars, `num_images` >= 0, `z`
+    of shape [N, latent_dim] with finite values ("z has non-finite values"); images the network
+    makes non-finite are an error too. Zero rows or `num_images=0` give empty outputs.
+    A batch runs `images_per_call` images at a time (by default as many as fit
+    `ACTIVATION_BUDGET_BYTES`), each call's images turned into uint8 and PNGs before the next.
     The generator runs with `training=False`, its equalized layers' run-time scales folded
     into the saved weights (`layers.equalized.folded_scales`; the in-memory generator is left
-    as it was). `keras_pgen.json` records latent_dim,
-    resolution (height), image_shape, channels, images_per_call, max_images_per_request, method
+    as it was). `keras_pgen.json` records latent_dim, resolution (height), image_shape, channels,
+    images_per_call (and activation_bytes_per_image when derived), max_images_per_request, method
     and `metadata`.
 
     Args:
@@ -277,11 +444,13 @@ def export_generator(
         output_index: int, default -1 (the highest resolution). Output used when the
             generator returns a list.
         z_dtype: str, default "float32". dtype of the `z` input.
-        images_per_call: int, default 0 (the whole batch in one generator call). With n > 0
-            a batch is generated n images at a time (`tf.map_fn`, one call after the other),
-            each call's images turned into uint8 and PNGs before the next: a batch's peak
-            memory is then one call's plus the uint8 results (at 1024x1024 a batch of 8 as
-            float32 alone is 100 MB). The same images either way.
+        images_per_call: int, default 0. Images one generator call makes: a batch is generated
+            that many at a time (a `tf.while_loop`, one call after the other), each call's images
+            turned into uint8 and PNGs before the next, so a request's activations are one
+            call's. 0: as many as `ACTIVATION_BUDGET_BYTES` (256 MiB) allows, from the traced
+            call's tensors (`activation_bytes_per_image`, `default_images_per_call`; 8 for the
+            faces64 MSG-GAN). A value >= `max_images_per_request` runs every batch in one call.
+            The same images either way.
         max_images_per_request: int >= 1, default `default_max_images_per_request(image_shape)`
             (max(1, floor(256 MiB / (6 * H * W * C))): 58254 at 16x16x3, 3640 at 64x64x3, 14 at
             1024x1024x3). The most images one request may ask for.
@@ -292,15 +461,13 @@ def export_generator(
         str: the new version directory.
 
     Raises:
-        ValueError: latent size not inferable, bad `output_index`, negative
-            `images_per_call`, `max_images_per_request` < 1 or non-image output.
+        ValueError: latent size not inferable, bad `output_index`, `images_per_call` not an
+            integer >= 0, `max_images_per_request` < 1 or non-image output.
     """
     latent_dim = int(latent_dim or _infer_latent_dim(generator))
-    if int(images_per_call) < 0:
-        raise ValueError(f"images_per_call must be >= 0, got {images_per_call}")
     with folded_scales(generator):  # the graph reads pre-scaled weights: no per-call kernel copies
         return _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype,
-                                 int(images_per_call), max_images_per_request, method, metadata)
+                                 images_per_call, max_images_per_request, method, metadata)
 
 
 def _export_generator(generator, export_base, name, latent_dim, output_index, z_dtype, images_per_call,
@@ -319,30 +486,21 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
     if len(image_shape) != 3 or image_shape[-1] not in (1, 3, 4):
         raise ValueError(f"generator output must be NHWC with C in (1, 3, 4), got {image_shape}")
     max_images = _max_images(max_images_per_request, image_shape)
+    specs = _image_specs(image_shape)
 
-    def generate_unchecked(z):
-        if not images_per_call:
-            return _image_outputs(images_of(z))
-        n, k = tf.shape(z)[0], images_per_call
-        calls = (n + k - 1) // k
-        chunks = tf.reshape(tf.pad(z, [[0, calls * k - n], [0, 0]]), [calls, k, latent_dim])
+    def one_call(z):
+        return _image_outputs(images_of(z))
 
-        def one_call(z_chunk):
-            outputs = _image_outputs(images_of(z_chunk))
-            return outputs["images"], outputs["png_bytes"]
-
-        images, png = tf.map_fn(one_call, chunks, parallel_iterations=1, fn_output_signature=(
-            tf.TensorSpec((k,) + image_shape, tf.uint8), tf.TensorSpec([k], tf.string)))
-        return {"images": tf.reshape(images, (-1,) + image_shape)[:n], "png_bytes": tf.reshape(png, [-1])[:n]}
+    images_per_call, per_image = _images_per_call(images_per_call, max_images, one_call, [latent_dim], z_dtype)
 
     def generate(z):
-        return _unless_empty(generate_unchecked, _check_latents(z, [latent_dim], max_images), image_shape)
+        return _batched(one_call, _check_latents(z, [latent_dim], max_images), images_per_call, max_images, specs)
 
     def sample(num_images, seed):
-        with tf.control_dependencies(_check_count(num_images, max_images, "num_images")):
-            shape = tf.stack([num_images, latent_dim])
-        z = tf.random.stateless_normal(shape, seed=tf.stack([seed, 0]), dtype=z_dtype)
-        return _unless_empty(generate_unchecked, z, image_shape)
+        num_images = _checked_count(num_images, max_images, "num_images")
+        seed = _checked_shape(seed, "seed", [], "a scalar")
+        z = tf.random.stateless_normal(tf.stack([num_images, latent_dim]), seed=tf.stack([seed, 0]), dtype=z_dtype)
+        return _batched(one_call, z, images_per_call, max_images, specs)
 
     int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
     return export_endpoints(
@@ -359,10 +517,12 @@ def _export_generator(generator, export_base, name, latent_dim, output_index, z_
             "resolution": image_shape[0],
             "image_shape": list(image_shape),
             "channels": image_shape[-1],
-            "images_per_call": images_per_call,
             "method": method,
             **(metadata or {}),
-            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
+            # what the graph does, whatever `metadata` says
+            "images_per_call": images_per_call,
+            **({"activation_bytes_per_image": per_image} if per_image else {}),
+            MAX_IMAGES_KEY: max_images,
         },
     )
 
@@ -379,6 +539,7 @@ def export_autoencoder(
     name,
     *,
     variational=True,
+    images_per_call=0,
     max_images_per_request=None,
     method=None,
     metadata=None,
@@ -395,13 +556,17 @@ def export_autoencoder(
         shape gets a clear error naming code_shape).
       - `sample` (VAEs only): int32 scalars `num_images`, `seed`; decodes
         `tf.random.stateless_normal([num_images, *code_shape], seed=[seed, 0])` (the prior).
-    Every signature refuses more than `max_images_per_request` images (or rows of `z`) with an
-    InvalidArgumentError raised inside the graph, as `export_generator`'s do; `decode` also
-    refuses non-finite `z` ("z has non-finite values"), `sample` a negative `num_images`. Zero
-    rows of `z` or `num_images=0` give empty outputs.
+    Every request is checked inside the graph (InvalidArgumentError, as `export_generator`'s):
+    `images` must have shape [N, H, W, C] of the export ("images must have shape [N, 16, 16, 3]
+    (16x16 images with 3 channels), got shape ..."), `z` [N, *code_shape] with finite values
+    ("z has non-finite values"), `num_images` and `seed` scalars, `num_images` >= 0, at most
+    `max_images_per_request` images (or rows of `z`); images the decoder makes non-finite are an
+    error too. Zero rows of `images` or `z`, or `num_images=0`, give empty outputs. A batch runs
+    `images_per_call` images at a time (see `export_generator`; the default is derived from the
+    encoder's and decoder's activations together, a reconstruction's).
     `keras_pgen.json` records kind "autoencoder", method, resolution, channels, image_shape,
-    code_shape, latent_dim (the code's last axis), variational, max_images_per_request and
-    `metadata`.
+    code_shape, latent_dim (the code's last axis), variational, images_per_call (and
+    activation_bytes_per_image when derived), max_images_per_request and `metadata`.
 
     Args:
         encoder: built Keras model, images [N, H, W, C] in [-1, 1] -> `[mean, log_variance]`
@@ -410,6 +575,7 @@ def export_autoencoder(
         export_base: str. Root export directory, e.g. "saved_models".
         name: str. Model name; the export goes to `export_base/name/<next version>/`.
         variational: bool, default True. Whether `encoder` returns `[mean, log_variance]`.
+        images_per_call: int >= 0, default 0 (derived). Images one call of the networks takes.
         max_images_per_request: int >= 1, default `default_max_images_per_request(image_shape)`
             (see `export_generator`). The most images one request may send or ask for.
         method: str, optional. Training method recorded in the metadata.
@@ -425,38 +591,46 @@ def export_autoencoder(
     image_shape = tuple(int(d) for d in encoder.inputs[0].shape[1:])
     code_shape = tuple(int(d) for d in decoder.inputs[0].shape[1:])
     max_images = _max_images(max_images_per_request, image_shape)
+    height, width, channels = image_shape
+    image_specs = _image_specs(image_shape)
 
     def checked_images(images):
-        checks = [tf.debugging.assert_less_equal(tf.shape(images)[0], max_images,
-                                                 message=_too_many_message("the number of images", max_images))]
-        with tf.control_dependencies(checks):
-            return tf.identity(images)
+        return _checked_rows(images, "images", list(image_shape), max_images,
+                             f"{height}x{width} images with {channels} channels", count_name="the number of images")
 
-    def encode_unchecked(images):
+    def encode_call(images):
         outputs = encoder(_from_uint8(images), training=False)
         if variational:
             mean, log_variance = outputs
             return {"mean": tf.cast(mean, tf.float32), "log_variance": tf.cast(log_variance, tf.float32)}
         return {"mean": tf.cast(outputs, tf.float32)}
 
-    def encode(images):
-        return encode_unchecked(checked_images(images))
-
-    def decode_unchecked(z):
+    def decode_call(z):
         return _image_outputs(decoder(z, training=False))
 
+    def reconstruct_call(images):
+        return decode_call(encode_call(images)["mean"])
+
+    images_per_call, per_image = _images_per_call(images_per_call, max_images, reconstruct_call, image_shape, "uint8")
+    code_specs = {key: tf.TensorSpec(code_shape, tf.float32) for key in (["mean", "log_variance"] if variational
+                                                                         else ["mean"])}
+
+    def encode(images):
+        return _batched(encode_call, checked_images(images), images_per_call, max_images, code_specs)
+
     def decode(z):
-        return _unless_empty(decode_unchecked, _check_latents(z, code_shape, max_images, "code shape"), image_shape)
+        return _batched(decode_call, _check_latents(z, code_shape, max_images, "code shape"), images_per_call,
+                        max_images, image_specs)
 
     def reconstruct(images):
-        return _unless_empty(lambda x: decode_unchecked(encode_unchecked(x)["mean"]), checked_images(images),
-                             image_shape)
+        return _batched(reconstruct_call, checked_images(images), images_per_call, max_images, image_specs)
 
     def sample(num_images, seed):
-        with tf.control_dependencies(_check_count(num_images, max_images, "num_images")):
-            shape = tf.concat([tf.reshape(num_images, [1]), tf.constant(code_shape, tf.int32)], axis=0)
-        return _unless_empty(decode_unchecked, tf.random.stateless_normal(shape, seed=tf.stack([seed, 0])),
-                             image_shape)
+        num_images = _checked_count(num_images, max_images, "num_images")
+        seed = _checked_shape(seed, "seed", [], "a scalar")
+        shape = tf.concat([tf.reshape(num_images, [1]), tf.constant(code_shape, tf.int32)], axis=0)
+        return _batched(decode_call, tf.random.stateless_normal(shape, seed=tf.stack([seed, 0])), images_per_call,
+                        max_images, image_specs)
 
     images_spec = [tf.TensorSpec([None, *image_shape], tf.uint8, name="images")]
     int32_scalar = lambda arg: tf.TensorSpec([], tf.int32, name=arg)  # noqa: E731
@@ -483,25 +657,32 @@ def export_autoencoder(
             "latent_dim": code_shape[-1],
             "variational": bool(variational),
             **(metadata or {}),
-            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
+            # what the graph does, whatever `metadata` says
+            "images_per_call": images_per_call,
+            **({"activation_bytes_per_image": per_image} if per_image else {}),
+            MAX_IMAGES_KEY: max_images,
         },
     )
 
 
-def export_conditional_decoder(decoder, export_base, name, *, num_classes, max_images_per_request=None, method=None,
-                               metadata=None):
+def export_conditional_decoder(decoder, export_base, name, *, num_classes, images_per_call=0,
+                               max_images_per_request=None, method=None, metadata=None):
     """Exports a decoder of one-hot class labels as a versioned SavedModel.
 
     Signature `serving_default` (also `decode_labels`): `labels` int32 `[N]` ->
     `{"images": uint8 [N, H, W, C], "png_bytes": string [N]}`; the labels are one-hot encoded
-    inside and must lie in [0, num_classes), at most `max_images_per_request` of them
-    (InvalidArgumentError otherwise). `keras_pgen.json` records kind "conditional_decoder",
-    method, resolution, channels, image_shape, num_classes, max_images_per_request.
+    inside and must lie in [0, num_classes), at most `max_images_per_request` of them, in a
+    vector (InvalidArgumentError otherwise). Zero labels give empty outputs. A batch runs
+    `images_per_call` labels at a time (see `export_generator`). `keras_pgen.json` records kind
+    "conditional_decoder", method, resolution, channels, image_shape, num_classes,
+    images_per_call (and activation_bytes_per_image when derived), max_images_per_request.
 
     Args:
         decoder: built Keras model, one-hot labels [N, num_classes] -> images in [-1, 1].
         export_base, name: see `export_endpoints`.
         num_classes: int.
+        images_per_call: int >= 0, default 0 (derived from the decoder's activations; see
+            `export_generator`).
         max_images_per_request: int >= 1, default from the image size (see `export_generator`).
         method: str, optional.
         metadata: dict, optional.
@@ -513,14 +694,21 @@ def export_conditional_decoder(decoder, export_base, name, *, num_classes, max_i
     image_shape = tuple(int(d) for d in decoder.outputs[0].shape[1:])
     max_images = _max_images(max_images_per_request, image_shape)
 
+    specs = _image_specs(image_shape)
+
+    def one_call(labels):
+        return _image_outputs(decoder(tf.one_hot(labels, num_classes, dtype=tf.float32), training=False))
+
+    images_per_call, per_image = _images_per_call(images_per_call, max_images, one_call, [], "int32")
+
     def decode_labels(labels):
+        labels = _checked_rows(labels, "labels", [], max_images, "one class index per image",
+                               count_name="the number of labels")
         checks = [tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-                  tf.debugging.assert_less(labels, num_classes, message=f"labels must be < {num_classes}"),
-                  tf.debugging.assert_less_equal(tf.size(labels), max_images,
-                                                 message=_too_many_message("the number of labels", max_images))]
+                  tf.debugging.assert_less(labels, num_classes, message=f"labels must be < {num_classes}")]
         with tf.control_dependencies(checks):
-            one_hot = tf.one_hot(labels, num_classes, dtype=tf.float32)
-        return _image_outputs(decoder(one_hot, training=False))
+            labels = tf.identity(labels)
+        return _batched(one_call, labels, images_per_call, max_images, specs)
 
     return export_endpoints(
         export_base,
@@ -535,7 +723,10 @@ def export_conditional_decoder(decoder, export_base, name, *, num_classes, max_i
             "image_shape": list(image_shape),
             "num_classes": num_classes,
             **(metadata or {}),
-            MAX_IMAGES_KEY: max_images,  # the enforced cap, whatever `metadata` says
+            # what the graph does, whatever `metadata` says
+            "images_per_call": images_per_call,
+            **({"activation_bytes_per_image": per_image} if per_image else {}),
+            MAX_IMAGES_KEY: max_images,
         },
     )
 
@@ -560,8 +751,23 @@ def resolve_export_dir(path):
     raise FileNotFoundError(
         f"no exported SavedModel at {path!r}: looked for {os.path.join(path, 'saved_model.pb')} "
         f"and {os.path.join(path, '<integer version>', 'saved_model.pb')}"
-        + ("" if os.path.isdir(path) else f" ({path!r} does not exist)")
+        + ("" if os.path.isdir(path) else f" ({path!r} is not a directory)" if os.path.exists(path)
+           else f" ({path!r} does not exist)")
     )
+
+
+INT32_RANGE = (-2**31, 2**31 - 1)
+
+
+def _as_int(value, name, low=None, high=None):
+    """`value` as a Python int, else ValueError naming `name`: an integer (not a bool, not 2.5, not "3")
+    in [low, high] where given."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value}")
+    return value
 
 
 class LoadedGenerator:
@@ -576,6 +782,7 @@ class LoadedGenerator:
         path: str, the version directory loaded.
         latent_dim: int.
         resolution: int, image height.
+        image_shape: (H, W, C) of the images.
         max_images_per_request: int, or None for exports made before the cap existed.
         metadata: dict read from `keras_pgen.json` ({} when absent).
         signatures: the loaded signatures by name.
@@ -596,6 +803,8 @@ class LoadedGenerator:
                     self.metadata = json.load(f)
             except ValueError as error:
                 raise ValueError(f"{metadata_path} is not valid JSON: {error}") from error
+            if not isinstance(self.metadata, dict):
+                raise ValueError(f"{metadata_path} must hold a JSON object, got {type(self.metadata).__name__}")
         try:
             self._saved_model = tf.saved_model.load(self.path)  # Keeps the variables alive.
         except Exception as error:  # a truncated or corrupt saved_model.pb or variables
@@ -610,12 +819,16 @@ class LoadedGenerator:
                              f"{self.metadata.get('kind', 'unknown')!r})")
         self.latent_dim = int(self.metadata.get("latent_dim") or self._z_spec.shape[-1])
         image_spec = serve.structured_outputs["images"]
+        self.image_shape = tuple(self.metadata.get("image_shape") or image_spec.shape[1:])
         self.resolution = self.metadata.get("resolution") or image_spec.shape[1]
         cap = self.metadata.get(MAX_IMAGES_KEY)
-        self.max_images_per_request = None if cap is None else int(cap)
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(f"{MAX_IMAGES_KEY} in {metadata_path} must be an integer >= 1, got {cap!r}")
+        self.max_images_per_request = cap
 
     def check_num_images(self, num_images, what="num_images"):
-        """Raises ValueError unless 0 <= `num_images` <= `max_images_per_request` (when known)."""
+        """Raises ValueError unless `num_images` is an integer, 0 <= it <= `max_images_per_request` (when known)."""
+        num_images = _as_int(num_images, what)
         if num_images < 0:
             raise ValueError(f"{what} must be >= 0, got {num_images}")
         cap = self.max_images_per_request
@@ -630,13 +843,20 @@ class LoadedGenerator:
         return self.signatures[name]
 
     def _serve(self, z):
-        z = np.asarray(z)
+        try:
+            z = np.asarray(z)
+        except ValueError as error:  # ragged lists
+            raise ValueError(f"z must be an array of shape [N, {self.latent_dim}]: {error}") from None
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape [N, {self.latent_dim}], got {z.shape}")
+        if z.dtype.kind not in "iuf":
+            raise ValueError(f"z must hold real numbers, got dtype {z.dtype}")
         self.check_num_images(len(z), "the number of rows of z")
+        with np.errstate(over="ignore"):  # float64 1e300 is Inf in float32: checked after the cast
+            z = z.astype(self._z_spec.dtype.as_numpy_dtype)
         if not np.all(np.isfinite(z)):
-            raise ValueError("z has non-finite values (NaN or Inf)")
-        return self._signature(DEFAULT_SIGNATURE)(z=tf.constant(z, self._z_spec.dtype))
+            raise ValueError(f"z has non-finite values (NaN or Inf) as {self._z_spec.dtype.name}")
+        return self._signature(DEFAULT_SIGNATURE)(z=tf.constant(z))
 
     def generate(self, z):
         """Returns uint8 images [N, H, W, C] for latents `z` [N, latent_dim]."""
@@ -650,11 +870,13 @@ class LoadedGenerator:
         """Returns uint8 images [num_images, H, W, C] from the `sample` signature.
 
         Raises:
-            ValueError: `num_images` < 0 or above `max_images_per_request`.
+            ValueError: `num_images` not an integer, < 0 or above `max_images_per_request`; `seed`
+                not an integer in the int32 range.
         """
-        self.check_num_images(int(num_images))
+        self.check_num_images(num_images)
+        seed = _as_int(seed, "seed", *INT32_RANGE)
         outputs = self._signature("sample")(
-            num_images=tf.constant(num_images, tf.int32), seed=tf.constant(seed, tf.int32)
+            num_images=tf.constant(int(num_images), tf.int32), seed=tf.constant(seed, tf.int32)
         )
         return outputs["images"].numpy()
 
@@ -713,6 +935,21 @@ def latent_walk(latent_dim, frames, num_points=4, seed=0):
     return np.stack(path).astype(np.float32)
 
 
+# A grid or a latent walk holds its images (upscaled to `min_size`) in memory, then writes one file.
+FILE_BUDGET_BYTES = 2**30
+
+
+def _check_file_size(count, image_shape, min_size, what):
+    """ValueError when `count` images of `image_shape`, upscaled as `_tile` does, exceed FILE_BUDGET_BYTES."""
+    height, width, channels = (int(d) for d in image_shape)
+    factor = max(1, math.ceil(min_size / min(height, width)))
+    size = count * height * factor * width * factor * channels
+    if size > FILE_BUDGET_BYTES:
+        raise ValueError(f"{what}: {count} images of {height * factor}x{width * factor}x{channels} would take "
+                         f"{size / 2**20:.0f} MiB, more than the {FILE_BUDGET_BYTES // 2**20} MiB one file may "
+                         f"hold in memory; ask for fewer images or a smaller min_size")
+
+
 def _tile(images, min_size, ncols=None):
     """One image for a batch of one, else a grid; tiles upscaled to at least `min_size`."""
     images = images_lib.upscale_nearest(images, min_size)
@@ -734,11 +971,16 @@ def generate_grid(model_path, num, out, seed=0, ncols=None, min_size=64):
         The grid, uint8 numpy array [H, W, C].
 
     Raises:
-        ValueError: `num` < 1 or above the export's `max_images_per_request`.
+        ValueError: `num` < 1 or above the export's `max_images_per_request`, `seed` outside the
+            int32 range, or a grid larger than `FILE_BUDGET_BYTES` (1 GiB) in memory.
     """
+    num = _as_int(num, "num")
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
-    grid = _tile(load_generator(model_path).sample(num, seed), min_size, ncols)
+    generator = load_generator(model_path)
+    generator.check_num_images(num, "num")
+    _check_file_size(num, generator.image_shape, min_size, f"a grid of num={num} with min_size={min_size}")
+    grid = _tile(generator.sample(num, seed), min_size, ncols)
     images_lib.save_image(out, grid)
     return grid
 
@@ -754,7 +996,7 @@ def generate_walk(
         frames: int, default 60. Frames in the loop.
         num: int, default 1. Parallel walks (at most the export's `max_images_per_request`); more
             than one is shown as a grid per frame.
-        seed: int, default 0. Walk i uses seed `[seed, i]`.
+        seed: int32, default 0. Walk i uses seed `[seed % 2**32, i]` (`[seed, i]` for seed >= 0).
         num_points: int, default 4. Latents visited by each walk.
         min_size: int, default 64. Smaller samples are upscaled (nearest) to this size.
         duration_ms: int, default 60. Display time of each frame.
@@ -763,13 +1005,20 @@ def generate_walk(
         list of the frames, uint8 numpy arrays [H, W, C].
 
     Raises:
-        ValueError: `num` < 1 or above the export's `max_images_per_request`, or `frames` < 1.
+        ValueError: `num` < 1 or above the export's `max_images_per_request`, `frames` < 1,
+            `seed` outside the int32 range, or frames larger than `FILE_BUDGET_BYTES` (1 GiB) in
+            memory.
     """
-    if num < 1:
-        raise ValueError(f"num must be >= 1, got {num}")
+    num, frames = _as_int(num, "num"), _as_int(frames, "frames")
+    seed = _as_int(seed, "seed", *INT32_RANGE)
+    if num < 1 or frames < 1:
+        raise ValueError(f"need num >= 1 and frames >= 1, got num={num} and frames={frames}")
     generator = load_generator(model_path)
     generator.check_num_images(num, "num")
-    walks = [latent_walk(generator.latent_dim, frames, num_points, [seed, i]) for i in range(num)]
+    _check_file_size(frames * num, generator.image_shape, min_size,
+                     f"a walk of frames={frames} x num={num} with min_size={min_size}")
+    # np.random.default_rng takes no negative seeds: int32 seeds map one-to-one onto [0, 2**32)
+    walks = [latent_walk(generator.latent_dim, frames, num_points, [seed % 2**32, i]) for i in range(num)]
     walks = np.stack(walks, axis=1)  # [frames, num, latent_dim]
     gif_frames = [_tile(generator.generate(z), min_size) for z in walks]
     images_lib.save_gif(out, gif_frames, duration_ms=duration_ms)

@@ -94,7 +94,7 @@ def test_multi_scale_generator_exports_last_scale(tmp_path):
 
 @pytest.mark.parametrize("images_per_call", [1, 2, 7])
 def test_images_per_call_serves_the_same_batch(images_per_call, exports, tmp_path):
-    """A batch of 5 made 1, 2 (the last call padded) or 7 (one padded call) images at a time: the same outputs."""
+    """A batch of 5 made 1, 2 (the last call takes 1) or 7 (one call) images at a time: the same outputs."""
     version_dir = export.export_generator(exports.gen_a, tmp_path, "gen", images_per_call=images_per_call)
     signatures = tf.saved_model.load(version_dir).signatures
     z = tf.constant(_latents(5))
@@ -106,8 +106,9 @@ def test_images_per_call_serves_the_same_batch(images_per_call, exports, tmp_pat
     assert signatures["sample"](num_images=tf.constant(0), seed=tf.constant(1))["images"].shape == (0, 16, 16, 3)
     with open(os.path.join(version_dir, export.METADATA_FILE)) as f:
         assert json.load(f)["images_per_call"] == images_per_call
-    with pytest.raises(ValueError, match="images_per_call must be >= 0, got -1"):
-        export.export_generator(exports.gen_a, tmp_path, "gen", images_per_call=-1)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match=f"images_per_call must be an integer >= 0, got {bad}"):
+            export.export_generator(exports.gen_a, tmp_path, "gen", images_per_call=bad)
 
 
 def test_sample_matches_serving_default_and_is_deterministic(exports):
@@ -165,12 +166,13 @@ def test_publish_takes_next_number_when_a_race_took_the_target(tmp_path, monkeyp
 def test_metadata_file(exports):
     with open(os.path.join(exports.v1, export.METADATA_FILE)) as f:
         metadata = json.load(f)
+    per_image = metadata.pop("activation_bytes_per_image")  # tests/test_serving_limits.py checks the value
     assert metadata == {
         "latent_dim": LATENT,
         "resolution": 16,
         "image_shape": [16, 16, 3],
         "channels": 3,
-        "images_per_call": 0,
+        "images_per_call": 256 * 2**20 // per_image,  # derived from the activations (below the cap here)
         "max_images_per_request": 256 * 2**20 // (6 * 16 * 16 * 3),  # export.default_max_images_per_request (58,254)
         "method": "test",
         "note": "a",
