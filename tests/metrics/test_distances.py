@@ -87,3 +87,23 @@ def test_memorisation_ratios():
     np.testing.assert_array_equal(nearest, [1, 2, 3])
     np.testing.assert_allclose(distance, [0.0, 1.25, 1.0], atol=1e-7)  # a copy of real 1 has distance 0
     np.testing.assert_allclose(ratio, [0.0, 1.25 / 3.5, 1 / 3.5], atol=1e-7)
+
+
+def test_kid_of_sets_of_the_subset_size_is_computed_once():
+    """Every subset is the whole of both sets: the direct computation's value (any subset order), std 0."""
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(20, 5)), rng.normal(size=(20, 5)) + 0.3
+    reference, reference_std = direct_kid(x, y, 20, 3, 0)
+    assert reference_std == pytest.approx(0.0, abs=1e-12)
+    for subset_size in (20, 1000):
+        mean, std = distances.kid_from_features(x, y, subset_size=subset_size, num_subsets=7)
+        assert mean == pytest.approx(reference, rel=1e-10) and std == 0.0
+
+
+def test_mean_pairwise_distance_and_diversity_ratio():
+    triangle = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])  # sides 3, 4, 5
+    assert distances.mean_pairwise_distance(triangle) == pytest.approx(4.0)
+    assert distances.diversity_ratio(2 * triangle, triangle) == pytest.approx(2.0)
+    assert distances.diversity_ratio(np.ones((5, 2)), triangle) == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        distances.mean_pairwise_distance(triangle[:1])
