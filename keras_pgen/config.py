@@ -189,6 +189,7 @@ _RULES = (
     (("resolution",), "a power of two >= 4 (>= 8 for msg_gan: two scales)",
      lambda v, c: _is_int(v) and v >= _min_resolution(c) and v & (v - 1) == 0),
     (("channels",), "1 or 3", lambda v, c: _is_int(v) and v in (1, 3)),
+    (("g_padding",), "'same' or 'reflect'", lambda v, c: v in ("same", "reflect")),
     (("lr", "g_lr", "d_lr"), "a finite number > 0", lambda v, c: _is_rate(v)),
     (("g_lrs", "d_lrs"), "a tuple of finite numbers > 0", lambda v, c: all(_is_rate(r) for r in v)),
     (("beta_1", "beta_2"), "a number in [0, 1)", lambda v, c: isinstance(v, numbers.Real) and 0 <= v < 1),

@@ -44,6 +44,7 @@ BAD_VALUES = [
     ("progan", "g_lrs", (1e-3, 0.0), "(1e-3, 0.0)"),
     ("progan", "batch_sizes", (8, 0), "(8, 0)"),
     ("msg_gan", "channels", 2, "2"),
+    ("msg_gan", "g_padding", "zeros", "zeros"),
     ("msg_gan", "data", "", ""),
 ]
 

@@ -75,6 +75,29 @@ class EqualizedDense(_EqualizedMixin, keras.layers.Layer):
         return {**super().get_config(), "units": self.units, **self._equalized_config()}
 
 
+PADDINGS = ("same", "valid", "reflect")
+
+
+def mirror_pad(x, width, repeat_edge=False):
+    """NHWC `x` with `width` rows and columns mirrored onto each side ("reflect"; with `repeat_edge`, "symmetric").
+
+    Written as slices and one concatenation per axis rather than `ops.pad(mode="reflect")`:
+    the same values, and XLA compiles the training step of a generator with 3x3 convs this way
+    several times faster than TensorFlow's MirrorPad and its gradient.
+    """
+    skip = 0 if repeat_edge else 1
+    for axis in (1, 2):
+        size = x.shape[axis]
+
+        def rows(start, stop, axis=axis):
+            index = [slice(None)] * 4
+            index[axis] = slice(start, stop)
+            return ops.flip(x[tuple(index)], axis=axis)
+
+        x = ops.concatenate([rows(skip, skip + width), x, rows(size - skip - width, size - skip)], axis=axis)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="keras_pgen")
 class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
     """2D convolution (NHWC, stride 1) with equalized learning rate.
@@ -82,7 +105,9 @@ class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
     Args:
         filters: int. Output channels.
         kernel_size: int. Square kernel size.
-        padding: str, default "same". "same" or "valid".
+        padding: str, default "same". "same" (zeros around the input), "valid" (none) or
+            "reflect" (the input mirrored at its edges, then "valid": a "same"-sized output whose
+            border pixels see image-like values instead of zeros; odd kernel sizes).
         gain: float, default sqrt(2).
         use_bias: bool, default True.
         lr_multiplier: float, default 1.
@@ -96,6 +121,8 @@ class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
     def __init__(self, filters, kernel_size, padding="same", gain=math.sqrt(2.0), use_bias=True,
                  lr_multiplier=1.0, **kwargs):
         super().__init__(**kwargs)
+        if padding not in PADDINGS:
+            raise ValueError(f"unknown padding {padding!r}; choose from {list(PADDINGS)}")
         self.filters = filters
         self.kernel_size = kernel_size
         self.padding = padding
@@ -109,7 +136,10 @@ class EqualizedConv2D(_EqualizedMixin, keras.layers.Layer):
         self._init_equalized((k, k, cin, self.filters), k * k * cin, self.filters)
 
     def call(self, x):
-        y = ops.conv(x, self.scaled_kernel(), strides=1, padding=self.padding)
+        if self.padding == "reflect" and self.kernel_size > 1:
+            x = mirror_pad(x, self.kernel_size // 2)
+        padding = "same" if self.padding == "same" else "valid"
+        y = ops.conv(x, self.scaled_kernel(), strides=1, padding=padding)
         return self._add_bias(y)
 
     def compute_output_shape(self, input_shape):

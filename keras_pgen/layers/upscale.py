@@ -4,7 +4,7 @@ import math
 import keras
 from keras import ops
 
-from keras_pgen.layers.equalized import EqualizedConv2D
+from keras_pgen.layers.equalized import EqualizedConv2D, mirror_pad
 
 
 def _phase_taps(k, phase):
@@ -30,6 +30,9 @@ class UpscaleConv2D(EqualizedConv2D):
         gain: float, default sqrt(2).
         use_bias: bool, default True.
         lr_multiplier: float, default 1.
+        padding: str, default "same". "same": zeros around the upsampled image (as
+            `UpSampling2D` + a "same" conv); "reflect": as `UpSampling2D` + a "reflect" conv
+            (the upsampled image mirrored at its edges, i.e. `x`'s edge rows repeated once).
 
     Example:
     >>> y = UpscaleConv2D(8)(keras.ops.ones((2, 4, 4, 3)))  # (2, 8, 8, 8)
@@ -37,10 +40,11 @@ class UpscaleConv2D(EqualizedConv2D):
     Reference: Karras et al., https://arxiv.org/abs/1710.10196 (the generator's upsample + conv).
     """
 
-    def __init__(self, filters, gain=math.sqrt(2.0), use_bias=True, lr_multiplier=1.0, **kwargs):
+    def __init__(self, filters, gain=math.sqrt(2.0), use_bias=True, lr_multiplier=1.0, padding="same", **kwargs):
         kwargs.pop("kernel_size", None)
-        kwargs.pop("padding", None)
-        super().__init__(filters, 3, padding="same", gain=gain, use_bias=use_bias, lr_multiplier=lr_multiplier,
+        if padding not in ("same", "reflect"):
+            raise ValueError(f"unknown padding {padding!r} for UpscaleConv2D; choose from ['same', 'reflect']")
+        super().__init__(filters, 3, padding=padding, gain=gain, use_bias=use_bias, lr_multiplier=lr_multiplier,
                          **kwargs)
 
     def phase_kernel(self):
@@ -57,7 +61,12 @@ class UpscaleConv2D(EqualizedConv2D):
     def call(self, x):
         h, w = x.shape[1], x.shape[2]
         c = self.filters
-        y = ops.conv(ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), self.phase_kernel(), padding="valid")
+        # reflecting the upsampled image at its edge reads x's edge row again: x padded "symmetric"
+        if self.padding == "reflect":
+            x = mirror_pad(x, 1, repeat_edge=True)
+        else:
+            x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+        y = ops.conv(x, self.phase_kernel(), padding="valid")
         phases = [y[:, a:a + h, b:b + w, (2 * a + b) * c:(2 * a + b + 1) * c] for a in (0, 1) for b in (0, 1)]
         y = ops.reshape(ops.stack(phases, axis=3), (-1, h, w, 2, 2, c))  # [n, h, w, (a, b), c]
         y = ops.reshape(ops.transpose(y, (0, 1, 3, 2, 4, 5)), (-1, 2 * h, 2 * w, c))
@@ -70,5 +79,4 @@ class UpscaleConv2D(EqualizedConv2D):
     def get_config(self):
         config = super().get_config()
         config.pop("kernel_size")
-        config.pop("padding")
         return config

@@ -46,20 +46,20 @@ def from_rgb(x, filters, name=None):
     return lrelu(EqualizedConv2D(filters, 1, name=name)(x))
 
 
-def generator_stem(z, filters, name="g4"):
+def generator_stem(z, filters, name="g4", padding="same"):
     """Pixel-normed z -> dense 4x4 -> conv3x3, each followed by LeakyReLU and pixel norm."""
     x = PixelNormalization(name="z_norm")(z)
     x = EqualizedDense(16 * filters, gain=math.sqrt(2.0) / 4, name=f"{name}_dense")(x)
     x = keras.layers.Reshape((4, 4, filters))(x)
     x = PixelNormalization()(lrelu(x))
-    return conv_lrelu(x, filters, pixel_norm=True, name=f"{name}_conv")
+    return conv_lrelu(x, filters, padding=padding, pixel_norm=True, name=f"{name}_conv")
 
 
-def generator_block(x, filters, name):
+def generator_block(x, filters, name, padding="same"):
     """Nearest 2x upsample, then two conv3x3 + LeakyReLU + pixel norm."""
     x = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
-    x = conv_lrelu(x, filters, pixel_norm=True, name=f"{name}_conv0")
-    return conv_lrelu(x, filters, pixel_norm=True, name=f"{name}_conv1")
+    x = conv_lrelu(x, filters, padding=padding, pixel_norm=True, name=f"{name}_conv0")
+    return conv_lrelu(x, filters, padding=padding, pixel_norm=True, name=f"{name}_conv1")
 
 
 def discriminator_block(x, filters, filters_out, name):
@@ -79,7 +79,7 @@ def discriminator_head(x, filters, mbstd_group_size=4, name="d4"):
     return EqualizedDense(1, gain=1.0, name=f"{name}_logit")(x)
 
 
-def upscale_generator_block(x, filters, name):
+def upscale_generator_block(x, filters, name, padding="same"):
     """`generator_block` with the upsampling fused into the first conv (`UpscaleConv2D`: same math, faster)."""
-    x = PixelNormalization()(lrelu(UpscaleConv2D(filters, name=f"{name}_conv0")(x)))
-    return conv_lrelu(x, filters, pixel_norm=True, name=f"{name}_conv1")
+    x = PixelNormalization()(lrelu(UpscaleConv2D(filters, padding=padding, name=f"{name}_conv0")(x)))
+    return conv_lrelu(x, filters, padding=padding, pixel_norm=True, name=f"{name}_conv1")

@@ -33,6 +33,9 @@ class MSGGANGenerator(ConfigurableModel):
             multiply-adds, no 4x larger intermediate); False builds `UpSampling2D` + conv, the
             layer list of generators built before this option (their checkpoints restore only
             into that one).
+        padding: str, default "same". The 3x3 convolutions' padding: "same" (zeros) or
+            "reflect" (the features mirrored at the image's edges, so border pixels are computed
+            from image-like values like every other pixel; see `EqualizedConv2D`).
 
     Returns a list of images, lowest resolution first.
 
@@ -44,19 +47,20 @@ class MSGGANGenerator(ConfigurableModel):
     """
 
     def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, fused_upscale=True,
-                 **kwargs):
+                 padding="same", **kwargs):
         nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
         block = blocks.upscale_generator_block if fused_upscale else blocks.generator_block
         res = _scales(resolution)
         z = keras.Input((latent_dim,), name="z")
-        x = blocks.generator_stem(z, nf(4))
+        x = blocks.generator_stem(z, nf(4), padding=padding)
         outputs = [blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name="to_rgb_4")]
         for r in res[1:]:
-            x = block(x, nf(r), name=f"g{r}")
+            x = block(x, nf(r), name=f"g{r}", padding=padding)
             outputs.append(blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name=f"to_rgb_{r}"))
         super().__init__(inputs=z, outputs=outputs, **kwargs)
         self._store_args(latent_dim=latent_dim, resolution=resolution, fmap_base=fmap_base,
-                         fmap_max=fmap_max, image_channels=image_channels, fused_upscale=fused_upscale)
+                         fmap_max=fmap_max, image_channels=image_channels, fused_upscale=fused_upscale,
+                         padding=padding)
         self.latent_dim = latent_dim
         self.resolution = resolution
 

@@ -18,12 +18,14 @@ def rand(shape, seed=0):
 
 
 def conv_reference(x, kernel, padding):
-    """Stride-1 NHWC cross-correlation in float64; "same" pads (k-1)//2 before, the rest after (as TF/XLA)."""
+    """Stride-1 NHWC cross-correlation in float64; "same" pads (k-1)//2 zeros before, the rest after (as
+    TF/XLA); "reflect" pads k//2 mirrored rows (numpy's "reflect": the edge row is not repeated)."""
     k = kernel.shape[0]
     x = x.astype(np.float64)
-    if padding == "same":
+    if padding in ("same", "reflect"):
         before, after = (k - 1) // 2, (k - 1) - (k - 1) // 2
-        x = np.pad(x, ((0, 0), (before, after), (before, after), (0, 0)))
+        mode = "constant" if padding == "same" else "reflect"
+        x = np.pad(x, ((0, 0), (before, after), (before, after), (0, 0)), mode=mode)
     windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # n, h', w', c, k, k
     return np.einsum("nhwcab,abco->nhwo", windows, kernel.astype(np.float64))
 
@@ -32,7 +34,8 @@ def conv_reference(x, kernel, padding):
 
 
 @pytest.mark.parametrize("kernel_size,padding,out_hw", [(3, "same", 5), (3, "valid", 3), (4, "valid", 2),
-                                                        (2, "same", 5), (1, "same", 5)])
+                                                        (2, "same", 5), (1, "same", 5), (3, "reflect", 5),
+                                                        (5, "reflect", 5), (1, "reflect", 5)])
 def test_equalized_conv2d_matches_numpy(kernel_size, padding, out_hw):
     cin, cout = 3, 4
     x = rand((2, 5, 5, cin), seed=1)
@@ -47,6 +50,23 @@ def test_equalized_conv2d_matches_numpy(kernel_size, padding, out_hw):
     kernel = np_out(layer.kernel)
     expected = conv_reference(x, kernel * scale, padding) + bias
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_reflect_padding_computes_border_pixels_like_the_others():
+    """A spatially constant input gives a constant output with "reflect"; zero padding ("same") darkens the border."""
+    x = np.full((1, 6, 6, 2), 0.7, np.float32)
+    outputs = {}
+    for padding in ("same", "reflect"):
+        layer = EqualizedConv2D(3, 3, padding=padding, use_bias=False)
+        layer.build(x.shape)
+        layer.kernel.assign(np.abs(rand((3, 3, 2, 3), seed=4)))  # positive taps: a border missing some is smaller
+        outputs[padding] = np_out(layer(x))
+    interior = outputs["same"][:, 1:-1, 1:-1]
+    np.testing.assert_allclose(outputs["reflect"], np.broadcast_to(interior[:, :1, :1], x.shape[:3] + (3,)),
+                               rtol=1e-5)
+    assert (outputs["same"][:, 0] < interior[:, :1, :1] - 1e-3).all()  # the frame zero padding draws
+    with pytest.raises(ValueError, match="unknown padding 'zeros'"):
+        EqualizedConv2D(3, 3, padding="zeros")
 
 
 def test_equalized_conv2d_same_padding_hand_value():

@@ -153,13 +153,16 @@ def test_bench64_preset_builds_the_benchmark_architecture():
     assert (model.generator.count_params(), model.discriminator.count_params()) == (4_559_311, 6_476_097)
 
 
-def test_msg_gan_fused_upscale_generator_equals_upsample_then_conv():
+@pytest.mark.parametrize("padding", ["same", "reflect"])
+def test_msg_gan_fused_upscale_generator_equals_upsample_then_conv(padding):
     """fused_upscale (UpscaleConv2D) and UpSampling2D + conv: same weights, outputs and gradients; bench64 counts."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(3)
-    plain = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16, fused_upscale=False)
-    fused = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16)
+    plain = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16, fused_upscale=False,
+                            padding=padding)
+    fused = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16, padding=padding)
+    assert fused.get_config()["padding"] == padding
     assert fused.get_config()["fused_upscale"] and not plain.get_config()["fused_upscale"]
     assert any(isinstance(layer, keras.layers.UpSampling2D) for layer in plain.layers)
     assert not any(isinstance(layer, keras.layers.UpSampling2D) for layer in fused.layers)

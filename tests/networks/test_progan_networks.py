@@ -132,12 +132,13 @@ def test_discriminator_fade_in_blends_features_of_both_paths(tiny):
     np.testing.assert_allclose(np_out(d(x, resolution=16, alpha=0.4)), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_upscale_conv_equals_nearest_upsampling_then_conv():
-    """UpscaleConv2D (four 2x2 phase convolutions) == UpSampling2D(nearest) + EqualizedConv2D(3, same)."""
+@pytest.mark.parametrize("padding", ["same", "reflect"])
+def test_upscale_conv_equals_nearest_upsampling_then_conv(padding):
+    """UpscaleConv2D (four 2x2 phase convolutions) == UpSampling2D(nearest) + EqualizedConv2D(3), either padding."""
     x = rand((2, 5, 5, 3))
-    fused = UpscaleConv2D(4)
+    fused = UpscaleConv2D(4, padding=padding)
     y = np_out(fused(x))
-    reference = EqualizedConv2D(4, 3)
+    reference = EqualizedConv2D(4, 3, padding=padding)
     reference.build((None, 10, 10, 3))
     reference.set_weights([w + 0.1 for w in fused.get_weights()])  # a non-zero bias too
     fused.set_weights(reference.get_weights())
