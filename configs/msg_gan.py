@@ -13,7 +13,7 @@ PRESETS = ("default", "tiny", "bench64", "faces64", "faces128")
 
 # What a run begun before these fields existed used (its config.json lacks them): the networks its
 # checkpoints restore into (`keras_pgen.config.field`; named in the error of a resume that does not fit).
-BEFORE_FIELDS = {"combine": "from_rgb", "fused_upscale": False}
+BEFORE_FIELDS = {"combine": "from_rgb", "fused_upscale": False, "g_padding": "same"}
 
 
 def get_config(preset="default"):
@@ -26,6 +26,7 @@ def get_config(preset="default"):
     c.combine = "simple"  # how D takes each lower-resolution image: simple (concatenated) | from_rgb (1x1 conv first)
     # G: upsample + first conv of each block as one UpscaleConv2D (same function, fewer multiply-adds)
     c.fused_upscale = True
+    c.g_padding = "same"  # G's 3x3 convs: same (zeros) | reflect (border pixels computed like the others)
     c.loss = "ra_hinge"
     c.batch_size = 32
     c.g_lr = 0.001  # 0.003 (the paper's) collapsed on the 32x32 default within 500 steps; 0.001 did not
@@ -37,7 +38,9 @@ def get_config(preset="default"):
     # the tiny preset (tests) leaves it off: compiling costs more than its few steps take.
     c.jit_compile = True
     if preset == "default":
-        pass
+        # the shapes judge (keras_pgen/metrics/shapes_judge.py) on 500 samples every 100 steps, from step 0:
+        # TensorBoard's eval/ curves say whether the run learns (~3-4 s each)
+        c.update(eval_every=100, eval_features="auto", eval_num_samples=500)
     elif preset == "tiny":
         c.update(jit_compile=False, resolution=16, latent_dim=16, fmap_base=64, fmap_max=32, batch_size=8, total_steps=4,
                  log_every=2, sample_every=2, checkpoint_every=2, num_samples=4, num_images=64)

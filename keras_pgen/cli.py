@@ -220,6 +220,8 @@ def _generate(f, overrides, prog):
     if f.interpolate:
         _at_least(f, 1, "frames", "duration_ms")
     _at_least(f, 0, "min_size")
+    if not -2**31 <= f.seed < 2**31:
+        raise UsageError(f"--seed must be an integer in [-2**31, 2**31), got {f.seed}")
     prefix = f"{prog}: "
     missing = _missing_export(f.model)
     if missing:
@@ -252,7 +254,7 @@ def _generate(f, overrides, prog):
 EVALUATE_DOC = """Evaluate an exported model against a data set; prints one JSON line.
 
     {prog} --model=saved_models/msg_gan --data=../shared/data/olivetti_faces [--num_samples=1000]
-        [--features=imagenet|/path/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5|none|pixels]
+        [--features=imagenet|/path/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5|none|pixels|shapes]
         [--output=results.json] [--pairs=pairs.png]
 
 Generators: KID, FID and the memorisation check (nearest real image of each sample in feature
@@ -264,7 +266,7 @@ EVALUATE_FLAGS = (
     ("string", "model", None, "Export: a version directory or a model directory (highest version). Required."),
     ("string", "data", None, "Real images: folder, glob, zip, shapes, mnist, tfds:NAME, ... Required."),
     ("integer", "num_samples", 1000, "Generated images, and real images at most."),
-    ("string", "features", "imagenet", "InceptionV3 weights: imagenet | weights file | none; or pixels."),
+    ("string", "features", "imagenet", "InceptionV3 weights: imagenet | weights file | none; or pixels; or shapes (the built-in data's judge)."),
     ("integer", "image_size", 299, "InceptionV3 input side (>= 75)."),
     ("integer", "batch_size", 50, "Images per batch."),
     ("integer", "seed", 0, "Seed of the latents, the real subset and KID's subsets."),
@@ -282,7 +284,7 @@ def _evaluate(f, overrides, prog):
     _no_empty(f, "pairs", "output")
     _at_least(f, 1, "num_samples", "batch_size", "subset_size", "num_subsets")
     _at_least(f, 0, "num_pairs", "seed")
-    if f.features != "pixels":
+    if f.features not in ("pixels", "shapes"):
         _at_least(f, 75, "image_size")
     missing = _missing_export(f.model)
     if missing:

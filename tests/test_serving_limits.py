@@ -443,7 +443,7 @@ def test_bin_generate_errors_are_one_line(exports, tmp_path):
         (f"--model={exports['capped']}", f"--num={CAP + 1}"): (2, f"--num={CAP + 1} exceeds .* limit of {CAP}"),
         (f"--model={tmp_path / 'missing'}", "--num=1"): (1, "no exported SavedModel at .*does not exist"),
         (f"--model={corrupt.parent}", "--num=1"): (1, "cannot load the SavedModel at .*corrupt"),
-        (f"--model={exports['capped']}", "--num=1", f"--seed={2**40}"): (1, "seed must be an integer in"),
+        (f"--model={exports['capped']}", "--num=1", f"--seed={2**40}"): (2, "--seed must be an integer in"),
     }
     with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
         runs = {flags: pool.submit(run_bin, "generate", *flags, out, timeout=120) for flags in cases}

@@ -88,7 +88,7 @@ class GAN(Method):
     >>> gan.compile(g_optimizer=keras.optimizers.Adam(3e-3), d_optimizer=keras.optimizers.Adam(3e-3))
     """
 
-    export_images_per_call = 0  # the export's generator call: the whole batch (see `export.export_generator`)
+    export_images_per_call = 0  # images per generator call in the export: 0 = derived from the activation budget (`export.export_generator`)
 
     def __init__(self, generator, discriminator, latent_dim, loss="ra_hinge", gp_weight=10.0, r1_gamma=0.0,
                  drift_weight=0.0, ema_decay=0.999, augment="none", augment_policy=diffaugment.DEFAULT_POLICY,

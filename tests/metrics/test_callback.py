@@ -58,21 +58,21 @@ def test_eval_features_shapes_logs_the_judge_with_floors(tiny_config, tmp_path):
     assert values[("eval/fid_real_floor", 0)] == pytest.approx(values[("eval/fid_real_floor", 4)], rel=1e-6)
 
 
-def test_eval_features_auto_is_the_judge_for_shapes_and_off_otherwise(tiny_config):
+def test_eval_features_auto_is_the_judge_for_shapes_and_off_otherwise(tiny_config, tmp_path):
     config = tiny_config("msg_gan", eval_every=5, eval_features="auto", eval_num_samples=8)
     assert callback.eval_features(config) == "shapes"
-    (judged,) = metrics.evaluation_callbacks(config, data.load_source("shapes", 16, num_images=64), "unused")
+    (judged,) = metrics.evaluation_callbacks(config, data.load_source("shapes", 16, num_images=64), str(tmp_path))
     assert isinstance(judged.extractor, shapes_judge.ShapesJudge)
     assert len(judged.real_images) == len(judged.floor_images) == 8  # the first 8 images, then the next 8
     source = data.load_source("shapes", 16, num_images=64)
     np.testing.assert_array_equal(judged.floor_images, source.get(np.arange(8, 16))[0])
     config.data = "/some/folder/of/faces"
-    assert callback.eval_features(config) == "" and metrics.evaluation_callbacks(config, None, "unused") == []
+    assert callback.eval_features(config) == "" and metrics.evaluation_callbacks(config, None, str(tmp_path)) == []
 
 
-def test_eval_is_off_by_default_and_needs_a_generator(tiny_config):
+def test_eval_is_off_by_default_and_needs_a_generator(tiny_config, tmp_path):
     assert tiny_config("msg_gan").eval_every == 0
-    assert metrics.evaluation_callbacks(tiny_config("msg_gan"), source=None, workdir="unused") == []
+    assert metrics.evaluation_callbacks(tiny_config("msg_gan"), source=None, workdir=str(tmp_path)) == []
     # methods without export_generator() (pgen) are sampled through their EMA generator
     sampled = types.SimpleNamespace(ema_generator="ema", generator="raw")
     assert callback.sampling_network(sampled) == "ema"
