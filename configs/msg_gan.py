@@ -1,6 +1,6 @@
 """MSG-GAN (multi-scale gradients GAN, arXiv 1903.06048; seed 002).
 
-    bin/train --method=msg_gan                      # 32x32 built-in shapes, ~8 min on 2 CPU cores
+    bin/train --method=msg_gan                      # 32x32 built-in shapes, ~5 min on 2 idle CPU cores
     bin/train --method=msg_gan --preset=tiny        # 16x16, a few seconds (tests)
     bin/train --method=msg_gan --preset=faces128 --data=/kaggle/input/celeba/img_align_celeba   # GPU, hours
     bin/train --method=msg_gan --preset=bench64     # the benchmark architecture of ../shared/bench
