@@ -37,8 +37,8 @@ def run(config, workdir, strategy=None):
 
 CASES = {
     "msg_gan-ra_hinge": ("msg_gan", dict(loss="ra_hinge")),
-    "msg_gan-wgan_gp-drift": ("msg_gan", dict(loss="wgan_gp", drift_weight=0.001)),
-    "msg_gan-ns-r1": ("msg_gan", dict(loss="ns", r1_gamma=1.0)),
+    # both input-gradient penalties and the drift term in one run (each a distributed replica's tape in a tape)
+    "msg_gan-wgan_gp-drift-r1": ("msg_gan", dict(loss="wgan_gp", drift_weight=0.001, r1_gamma=1.0)),
     "gan-ns-syncbn": ("gan", dict(loss="ns", norm="batch")),
 }
 

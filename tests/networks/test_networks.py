@@ -155,7 +155,7 @@ def test_bench64_preset_builds_the_benchmark_architecture():
 
 @pytest.mark.parametrize("padding", ["same", "reflect"])
 def test_msg_gan_fused_upscale_generator_equals_upsample_then_conv(padding):
-    """fused_upscale (UpscaleConv2D) and UpSampling2D + conv: same weights, outputs and gradients; bench64 counts."""
+    """fused_upscale (UpscaleConv2D) and UpSampling2D + conv: same weights, outputs and gradients."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(3)
@@ -184,9 +184,6 @@ def test_msg_gan_fused_upscale_generator_equals_upsample_then_conv(padding):
     (out_a, grad_a), (out_b, grad_b) = outputs_and_gradients(plain), outputs_and_gradients(fused)
     for a, b in zip(out_a + grad_a, out_b + grad_b):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(a).max())))
-    bench = MSGGANGenerator(latent_dim=256, resolution=64, fmap_base=2048, fmap_max=256)
-    assert bench.count_params() == 4_559_311
-    assert bench.get_layer("g64_conv0").kernel.shape == (3, 3, 128, 64)
 
 
 def test_msg_gan_simple_combine_concatenates_the_raw_images():
