@@ -63,3 +63,14 @@ def tensorboard_scalars(workdir, prefix):
     """{(tag, step): float} of the scalars whose tag starts with `prefix`."""
     return {(tag, step): float(tf.make_ndarray(value.tensor))
             for tag, step, value in tensorboard_summaries(workdir) if tag.startswith(prefix)}
+
+
+def snapshot(folder):
+    """{relative path: bytes} of every file under `folder` ({} when it does not exist)."""
+    files = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+    return files

@@ -14,6 +14,7 @@ from PIL import Image
 
 from keras_pgen import export
 from keras_pgen.images import to_uint8
+from tests.conftest import snapshot as _snapshot
 
 LATENT = 8
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,17 +40,6 @@ def _latents(n, seed=0):
 
 def _decode_pngs(png_bytes):
     return np.stack([np.asarray(Image.open(io.BytesIO(b))) for b in png_bytes.numpy()])
-
-
-def _snapshot(directory):
-    """{relative path: bytes} of every file under `directory`."""
-    files = {}
-    for root, _, names in os.walk(directory):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, directory)] = f.read()
-    return files
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from tests.conftest import snapshot
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -26,17 +28,6 @@ def tiny(**overrides):
     config.update(total_steps=4, checkpoint_every=2, log_every=2, sample_every=4, export=False)
     config.update(overrides)
     return config
-
-
-def snapshot(folder):
-    """{relative path: bytes} of every file under `folder` ({} when it does not exist)."""
-    files = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, folder)] = f.read()
-    return files
 
 
 def train(config, workdir):
