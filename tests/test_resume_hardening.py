@@ -65,16 +65,20 @@ def resumed(base, tmp_path_factory):
     shutil.copytree(base, workdir)
     os.remove(workdir / "checkpoints" / "checkpoint")
     before = snapshot(workdir / "checkpoints")
+    from absl import logging as absl_logging
+
     records, root = [], logging.getLogger()
-    handler, level = logging.Handler(logging.INFO), root.level
+    handler, level, verbosity = logging.Handler(logging.INFO), root.level, absl_logging.get_verbosity()
     handler.emit = lambda record: records.append(record.getMessage())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    absl_logging.set_verbosity(absl_logging.INFO)  # an earlier absl app in this process may have raised it
     try:
         result = train(tiny(total_steps=6, log_every=1, g_lr=1e-4, d_lr=2e-4), workdir)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        absl_logging.set_verbosity(verbosity)
     return dict(workdir=workdir, result=result, before=before, logs=records)
 
 

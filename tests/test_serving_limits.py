@@ -420,7 +420,9 @@ def test_grids_and_walks_stay_bounded(exports, tmp_path):
     loaded = export.load_generator(exports["capped"])
     frames = export.generate_walk(loaded, tmp_path / "walk.gif", frames=3, num=1, seed=-3, min_size=16)
     z = export.latent_walk(LATENT, 3, 4, [2**32 - 3, 0])
-    np.testing.assert_array_equal(np.stack(frames), loaded.generate(z))
+    # the same images up to the CPU kernels' rounding at another batch size: one level, in a few pixels at most
+    difference = np.abs(np.stack(frames).astype(int) - loaded.generate(z).astype(int))
+    assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3, (difference.max(), np.mean(difference > 0))
     with pytest.raises(ValueError, match=r"frames=100000000 x num=1 .* more than the 1024 MiB"):
         export.generate_walk(loaded, tmp_path / "big.gif", frames=10**8)
     with pytest.raises(ValueError, match=r"a grid of num=2 with min_size=100000: .* more than the 1024 MiB"):
