@@ -23,7 +23,7 @@ from keras_pgen import images as images_lib
 from keras_pgen import metrics as metrics_lib
 from keras_pgen import registry
 from keras_pgen import runs
-from keras_pgen.runs import (NonFiniteLossError, TrainingInterrupted, _config_changes, _stage_start_sample,  # noqa: F401
+from keras_pgen.runs import (NonFiniteLossError, TrainingInterrupted, _stage_start_sample,  # noqa: F401
                              _write_config, warn_if_grey)
 from keras_pgen.models.base import precision_policy
 
@@ -184,12 +184,11 @@ def latest_checkpoint(directory):
     return checkpoints.newest_readable(prefixes, checkpoint_step)
 
 
-def _restore(model, workdir, keep=None, changes=(), flags=()):
+def _restore(model, workdir, changes=(), flags=()):
     """Restores the newest readable checkpoint of `workdir` into `model` (prepared for its step first).
 
     The optimizers keep the model's learning rates, from its config (`runs.learning_rates_kept`).
     Returns the checkpoint's path, or None when the workdir has none (`model` prepared for step 0).
-    `keep` is not used (the run's own CheckpointManager keeps checkpoints).
 
     Raises:
         ValueError: the checkpoint does not fit the model (other networks, shapes or optimizer
@@ -198,7 +197,6 @@ def _restore(model, workdir, keep=None, changes=(), flags=()):
             workdir of the JAX engine.
         FileNotFoundError: checkpoints exist but none reads.
     """
-    del keep
     directory = os.path.join(workdir, "checkpoints")
     if not checkpoints.tf_steps(directory) and checkpoints.steps(directory):
         raise ValueError(f"{workdir} was trained with the JAX engine (checkpoints/ckpt-N.npz): resume it with "

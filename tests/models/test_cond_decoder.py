@@ -36,7 +36,7 @@ def test_tiny_cond_decoder_trains_through_bin_train_and_exports(tmp_path):
 
     config = ml_collections.ConfigDict(json.loads((work / "config.json").read_text()))
     model = registry.build_model(config)
-    training._restore(model, str(work), keep=3)
+    training._restore(model, str(work))
     assert int(model.step.numpy()) == 4
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     labels = np.array([0, 6, 3, 3], np.int32)

@@ -111,7 +111,7 @@ def test_two_replicas_equal_one_with_ada_and_the_state_is_checkpointed_and_logge
     # a fresh model restored from the workdir has p back
     keras.utils.set_random_seed(1)
     fresh = registry.build_model(config)
-    training._restore(fresh, str(tmp_path / "one"), keep=3)
+    training._restore(fresh, str(tmp_path / "one"))
     assert ada_values(fresh) == pytest.approx([0.8, 0.0, 0.0])
     # TensorBoard: the probability (scalars()) and the logged mean of p and of sign(D(real))
     tags = {tag for tag, _, _ in tensorboard_summaries(tmp_path / "one")}

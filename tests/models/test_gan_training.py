@@ -98,7 +98,7 @@ def test_checkpoint_restores_every_variable(tiny_config, tmp_path):
     keras.utils.set_random_seed(123)  # a different initialisation, overwritten by the restore
     fresh = registry.build_model(config)
     assert int(fresh.step.numpy()) == 0
-    training._restore(fresh, str(tmp_path / "w"), keep=3)
+    training._restore(fresh, str(tmp_path / "w"))
     a, b = state(trained), state(fresh)
     assert len(a) == len(b)
     for (ka, va), (kb, vb) in zip(a.items(), b.items()):

@@ -80,7 +80,7 @@ def test_tiny_preset_trains_end_to_end_and_the_export_serves_the_ema_generator(t
     config = keras_pgen.get_config("pgen", "tiny")
     config.export_dir = str(saved)
     model = registry.build_model(config)
-    training._restore(model, str(work), keep=3)
+    training._restore(model, str(work))
     assert int(model.step.numpy()) == 4
     z = np.random.RandomState(3).randn(5, config.latent_dim).astype("float32")
     loaded = export.load_generator(path)

@@ -40,7 +40,7 @@ def test_tiny_vae_trains_through_bin_train_and_exports_its_signatures(tmp_path):
     # the trained model, rebuilt from the workdir's config and checkpoint
     config = ml_collections.ConfigDict(json.loads((work / "config.json").read_text()))
     model = registry.build_model(config)
-    training._restore(model, str(work), keep=3)
+    training._restore(model, str(work))
     assert int(model.step.numpy()) == 4
     loaded = tf.saved_model.load(str(path))
     sig = loaded.signatures

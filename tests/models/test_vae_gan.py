@@ -34,7 +34,7 @@ def train_with_bin(tmp_path, method, *overrides):
     with open(work / "config.json") as f:
         config = ml_collections.ConfigDict(json.load(f))
     model = registry.build_model(config)
-    training._restore(model, str(work), keep=3)
+    training._restore(model, str(work))
     assert int(model.step.numpy()) == config.total_steps
     export = exports / method / "1"
     assert (export / "saved_model.pb").exists()
