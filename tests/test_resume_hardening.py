@@ -6,6 +6,7 @@ tests/test_resume_hardening.py jax ROOT` under KERAS_BACKEND=jax), and Ctrl-C du
 goes to real `bin/train` processes. Nothing here imports TensorFlow or Keras at module level, so
 the JAX subprocess can run this file.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -51,6 +52,19 @@ def run_copy(base, tmp_path):
     return workdir
 
 
+@contextlib.contextmanager
+def absl_info():
+    """absl's verbosity at INFO inside the block: an absl app run earlier in this process may have raised it."""
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
 def messages(caplog):
     return [r.getMessage() for r in caplog.records]
 
@@ -65,20 +79,17 @@ def resumed(base, tmp_path_factory):
     shutil.copytree(base, workdir)
     os.remove(workdir / "checkpoints" / "checkpoint")
     before = snapshot(workdir / "checkpoints")
-    from absl import logging as absl_logging
-
     records, root = [], logging.getLogger()
-    handler, level, verbosity = logging.Handler(logging.INFO), root.level, absl_logging.get_verbosity()
+    handler, level = logging.Handler(logging.INFO), root.level
     handler.emit = lambda record: records.append(record.getMessage())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    absl_logging.set_verbosity(absl_logging.INFO)  # an earlier absl app in this process may have raised it
     try:
-        result = train(tiny(total_steps=6, log_every=1, g_lr=1e-4, d_lr=2e-4), workdir)
+        with absl_info():
+            result = train(tiny(total_steps=6, log_every=1, g_lr=1e-4, d_lr=2e-4), workdir)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-        absl_logging.set_verbosity(verbosity)
     return dict(workdir=workdir, result=result, before=before, logs=records)
 
 
@@ -138,7 +149,8 @@ def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(run_copy, 
 
     caplog.set_level(logging.INFO)
     cut(run_copy / "checkpoints" / "ckpt-4.data-00000-of-00001")  # the state file still names ckpt-4
-    assert cli.run_export(str(run_copy), None, str(run_copy / "sm")) == 0  # bin/export's body
+    with absl_info():
+        assert cli.run_export(str(run_copy), None, str(run_copy / "sm")) == 0  # bin/export's body
     warnings = [m for m in messages(caplog) if "does not read" in m]
     assert len(warnings) == 1 and "ckpt-4 does not read" in warnings[0] and "ckpt-2" not in warnings[0]
     assert any(m.startswith("resumed from") and m.endswith("ckpt-2 (step 2)") for m in messages(caplog))
