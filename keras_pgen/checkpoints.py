@@ -154,16 +154,18 @@ def restore(model, items, arrays, subset=False):
             v.assign(arrays[f"{name}/{i}"])
 
 
-def restore_latest(model, directory, workdir, subset=False, changes=(), flags=()):
+def restore_latest(model, directory, workdir, subset=False, changes=(), flags=(), require=()):
     """Grows `model` to the newest readable checkpoint's step (`model.prepare`) and restores it.
 
     Returns `(path, step)`, or None when `directory` holds no checkpoint.
 
     The optimizers keep the learning rates the model has (from its config: `runs.learning_rates_kept`).
+    `require`: names of checkpoint items the checkpoint must hold (with `subset`, e.g. "discriminator").
 
     Raises:
         FileNotFoundError: checkpoints exist but none reads.
-        ValueError: the checkpoint does not fit the model (`runs.resume_error`: names `changes`, `flags`).
+        ValueError: the checkpoint does not fit the model (`runs.resume_error`: names `changes`, `flags`),
+            or lacks an item of `require` (one line naming the items it holds).
     """
     from keras_pgen import runs
 
@@ -171,6 +173,10 @@ def restore_latest(model, directory, workdir, subset=False, changes=(), flags=()
     if found is None:
         return None
     file, step, items, arrays = found
+    missing = [name for name in require if name not in items]
+    if missing:
+        raise ValueError(f"checkpoint {file} holds only {sorted(items)}, not {missing} (an export-only "
+                         "checkpoint? use a checkpoint of the whole run)")
     model.prepare(step)
     try:
         with runs.learning_rates_kept(model):

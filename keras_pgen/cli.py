@@ -174,10 +174,18 @@ def _export(f, overrides, prog):
     return run_export(f.workdir, f.name, f.export_dir)
 
 
-def run_export(workdir, name, export_dir):
+def _missing_workdir(workdir):
+    """The error for a path without config.json (no training workdir), without importing TensorFlow."""
     config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):  # before TensorFlow is imported: one line, at once
-        return fail(f"{config_path} not found: is {workdir!r} a keras_pgen training workdir?", 1)
+    if not os.path.isfile(config_path):
+        return f"{config_path} not found: is {workdir!r} a keras_pgen training workdir?"
+    return None
+
+
+def run_export(workdir, name, export_dir):
+    missing = _missing_workdir(workdir)
+    if missing:  # before TensorFlow is imported: one line, at once
+        return fail(missing, 1)
     from keras_pgen import training
 
     try:
@@ -255,10 +263,11 @@ EVALUATE_DOC = """Evaluate an exported model against a data set; prints one JSON
 
     {prog} --model=saved_models/msg_gan --data=../shared/data/olivetti_faces [--num_samples=1000]
         [--features=imagenet|/path/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5|none|pixels|shapes]
-        [--output=results.json] [--pairs=pairs.png]
+        [--output=results.json] [--pairs=pairs.png] [--workdir=runs/msg_gan]
 
 Generators: KID, FID and the memorisation check (nearest real image of each sample in feature
-space, with a PNG of sample / nearest-real pairs). Autoencoders: PSNR, SSIM and sharpness.
+space, with a PNG of sample / nearest-real pairs), and diversity ratios (with --workdir, also in
+the run's discriminator's features). Autoencoders: PSNR, SSIM and sharpness.
 Exit codes: 0 evaluated; 2 a bad flag; 1 a missing or unusable model, data set or weights file.
 """
 
@@ -276,6 +285,8 @@ EVALUATE_FLAGS = (
     ("string", "pairs", None, "Memorisation PNG (default: beside --output, else ./memorisation_pairs.png)."),
     ("enum", "resize_mode", "crop", "How data images are fitted.", ["crop", "pad", "stretch"]),
     ("string", "output", None, "Also write the JSON line to this file."),
+    ("string", "workdir", "", "The GAN's training workdir (gan, msg_gan, progan): adds diversity_ratio_discriminator, "
+     "the diversity ratio in its discriminator's penultimate features."),
 )
 
 
@@ -286,7 +297,7 @@ def _evaluate(f, overrides, prog):
     _at_least(f, 0, "num_pairs", "seed")
     if f.features not in ("pixels", "shapes"):
         _at_least(f, 75, "image_size")
-    missing = _missing_export(f.model)
+    missing = _missing_export(f.model) or (f.workdir and _missing_workdir(f.workdir))
     if missing:
         return fail(missing, 1)
     from keras_pgen import evaluate

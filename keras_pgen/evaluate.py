@@ -14,6 +14,9 @@ The export's `keras_pgen.json` "kind" decides (export contract, see README):
   pairwise-diversity ratios: the mean distance between two of the first 64 samples over that
   between two of the first 64 real images, in pixels (`diversity_ratio_pixels`) and in the
   features (`diversity_ratio_features`); near 0 is one template, about 1 as varied as the data.
+  With `workdir` (the GAN's training run: gan, msg_gan, progan) also `diversity_ratio_discriminator`,
+  the same ratio in the penultimate features of the run's discriminator (restored from its newest
+  checkpoint, TF or JAX engine), samples and real images both fed as the model feeds reals.
   With "shapes" also `kinds_covered` (kinds given to >= 5% of the samples), `class_histogram`,
   `mean_confidence` (mean top-1 probability; `real_mean_confidence` of the real images), and
   beside `fid` and `kid` their real-vs-real floors (`fid_real_floor`, `kid_real_floor`): the
@@ -33,6 +36,7 @@ from keras_pgen import images as images_lib
 
 KINDS = ("generator", "autoencoder")
 DIVERSITY_SAMPLES = 64  # samples and real images in the pairwise-diversity ratio
+DISCRIMINATOR_BATCH = 16  # images per discriminator call (`discriminator_features`)
 
 
 def read_metadata(path):
@@ -96,12 +100,61 @@ def diversity_ratios(fake, real, fake_features=None, real_features=None, num=DIV
     return results
 
 
+def discriminator_features(workdir, metadata):
+    """`(features, step)` for the discriminator of the training run in `workdir` that made the export `metadata`.
+
+    `features(uint8 images)` -> float64 [N, F]: the discriminator's penultimate activations (the input
+    of its final logit Dense layer, flattened; `GAN.discriminator_features`) of images fed as the
+    model feeds reals, `model.real_inputs(images / 127.5 - 1)` (MSG-GAN: the image pyramid; ProGAN:
+    the stage, and fade-in, of the checkpoint's step), in inference mode, `DISCRIMINATOR_BATCH`
+    images per call (the minibatch-stddev groups are consecutive within a batch). Generated samples
+    go in exactly like real images: as the export's uint8 images. `step`: the checkpoint's step.
+
+    Raises:
+        FileNotFoundError: `workdir` has no config.json or no checkpoint.
+        ValueError: the run's method has no GAN discriminator (not gan / msg_gan / progan), its
+            method, resolution or channels differ from the export's, or its (JAX) checkpoint
+            holds no discriminator.
+    """
+    from keras import ops
+
+    from keras_pgen import training
+    from keras_pgen.models.gan import GAN
+
+    def check(model, config):
+        if not isinstance(model, GAN):
+            raise ValueError(f"--workdir: method {config.method!r} of {workdir} has no GAN discriminator "
+                             "(runs of gan, msg_gan or progan have one)")
+        if metadata.get("method") and metadata["method"] != config.method:
+            raise ValueError(f"--workdir: {workdir} trained {config.method!r}, the export is of {metadata['method']!r}")
+        if int(metadata.get("channels", config.channels)) != int(config.channels):
+            raise ValueError(f"--workdir: {workdir} trained on {config.channels}-channel images, the export makes "
+                             f"{metadata['channels']}-channel ones")
+
+    model, _ = training.load_from_workdir(workdir, require=("discriminator",), check=check)
+    resolution, step = model.discriminator_resolution(), int(ops.convert_to_numpy(model.step))
+    exported = int(metadata.get("resolution") or resolution)
+    if exported != resolution:
+        raise ValueError(f"--workdir: {workdir}'s discriminator takes {resolution}x{resolution} images (step "
+                         f"{step}), the export makes {exported}x{exported}")
+
+    def features(images):
+        def batch(chunk):
+            inputs = model.real_inputs(ops.convert_to_tensor(chunk.astype(np.float32) / 127.5 - 1.0))
+            return ops.convert_to_numpy(ops.cast(model.discriminator_features(inputs), "float32")).astype(np.float64)
+
+        return _batched(batch, np.asarray(images, np.uint8), DISCRIMINATOR_BATCH)
+
+    return features, step
+
+
 def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0, subset_size=1000,
-                       num_subsets=100, num_pairs=16, pairs_path=None, floor=None):
+                       num_subsets=100, num_pairs=16, pairs_path=None, floor=None, discriminator=None):
     """The generator part of `evaluate`: samples `num_samples` images of the export at `path` and compares them.
 
     `floor`: real images disjoint from `real`, for the shapes judge's real-vs-real floors
-    (None: `real` is halved for them, see `shapes_judge.split_real`).
+    (None: `real` is halved for them, see `shapes_judge.split_real`). `discriminator`: uint8
+    images -> features (`discriminator_features`) for `diversity_ratio_discriminator`.
     """
     from keras_pgen import metrics
     from keras_pgen.metrics import callback, shapes_judge
@@ -129,6 +182,10 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
     results.update({"memorisation_ratio_min": float(ratios.min()), "memorisation_ratio_median": float(np.median(ratios)),
                     "memorisation_ratio_mean": float(ratios.mean()), "real_nn_distance_median": real_median})
     results.update(diversity_ratios(fake, real, fake_features, real_features))
+    if discriminator is not None:  # the same first samples and real images as the ratios above
+        num = min(DIVERSITY_SAMPLES, len(fake), len(real))
+        results["diversity_ratio_discriminator"] = metrics.diversity_ratio(discriminator(fake[:num]),
+                                                                           discriminator(real[:num]))
     if pairs_path and num_pairs > 0:
         order = np.argsort(ratios, kind="stable")[:num_pairs]
         os.makedirs(os.path.dirname(os.path.abspath(pairs_path)), exist_ok=True)
@@ -156,7 +213,7 @@ def reconstruct_fn(path):
 
 def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299, batch_size=50, seed=0,
              subset_size=1000, num_subsets=100, num_pairs=16, pairs_path="memorisation_pairs.png",
-             resize_mode="crop", output=None):
+             resize_mode="crop", output=None, workdir=None):
     """Evaluates an exported model against a data set; returns the results dict (see the module docstring).
 
     Args:
@@ -173,15 +230,24 @@ def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299,
         pairs_path: str or None, where the memorisation PNG goes.
         resize_mode: how data images are fitted to the export's resolution ("crop", "pad", "stretch").
         output: str or None. Also write the JSON line to this file.
+        workdir: str or None. The training workdir of a GAN generator's export: adds
+            `diversity_ratio_discriminator` (and `discriminator_step`), the diversity ratio in its
+            discriminator's penultimate features (`discriminator_features`).
 
     Raises:
-        FileNotFoundError: no export at `model`, or no data.
-        ValueError: an export kind other than "generator" or "autoencoder".
+        FileNotFoundError: no export at `model`, no data, or `workdir` is no training workdir.
+        ValueError: an export kind other than "generator" or "autoencoder"; a `workdir` that does not
+            fit (see `discriminator_features`).
     """
     path, metadata = read_metadata(model)
     kind = metadata.get("kind", "generator")
     if kind not in KINDS:
         raise ValueError(f"bin/evaluate handles exports of kind {list(KINDS)}; {path} is {kind!r}")
+    discriminator = None
+    if workdir:
+        if kind != "generator":
+            raise ValueError(f"--workdir needs the export of a GAN generator; {path} is of kind {kind!r}")
+        discriminator, discriminator_step = discriminator_features(workdir, metadata)
     resolution = int(metadata.get("resolution") or metadata.get("image_shape", [0])[0])
     channels = int(metadata.get("channels") or metadata.get("image_shape", [0, 0, 3])[-1])
     judged = kind == "generator" and features == "shapes"
@@ -198,7 +264,10 @@ def evaluate(model, data, num_samples=1000, features="imagenet", image_size=299,
             f"({features}, {image_size}px)" if isinstance(extractor, metrics.InceptionFeatures) else "")
         results["num_generated"] = int(num_samples)
         results.update(evaluate_generator(path, real, extractor, num_samples, batch_size, seed,
-                                          subset_size, num_subsets, num_pairs, pairs_path, floor=floor))
+                                          subset_size, num_subsets, num_pairs, pairs_path, floor=floor,
+                                          discriminator=discriminator))
+        if discriminator is not None:
+            results.update(workdir=workdir, discriminator_step=discriminator_step)
     else:
         from keras_pgen.metrics import image_quality
 
@@ -222,7 +291,8 @@ def run_cli(flags_values):
         results = evaluate(f.model, f.data, num_samples=f.num_samples, features=f.features,
                            image_size=f.image_size, batch_size=f.batch_size, seed=f.seed,
                            subset_size=f.subset_size, num_subsets=f.num_subsets, num_pairs=f.num_pairs,
-                           pairs_path=pairs, resize_mode=f.resize_mode, output=f.output)
+                           pairs_path=pairs, resize_mode=f.resize_mode, output=f.output,
+                           workdir=getattr(f, "workdir", None) or None)
     except VGGWeightsError as e:
         return cli.fail(f"{e} (bin/evaluate: pass the file with --features=/path/to/the/file.h5)")
     except (FileNotFoundError, ValueError, RuntimeError) as e:

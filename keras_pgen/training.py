@@ -379,11 +379,18 @@ def run_custom_loop(model, strategy, make_dataset, batch_size, start, end, monit
         monitor.on_train_end()
 
 
-def export_from_workdir(workdir, name=None, export_dir=None):
-    """Rebuilds the model of `workdir` from its config.json and latest checkpoint and exports it.
+def load_from_workdir(workdir, require=(), check=None):
+    """`(model, config)` of a training workdir: its method rebuilt from config.json, its newest checkpoint restored.
 
-    The checkpoint is TensorFlow's (this engine's runs) or a numpy archive of the JAX engine
-    (`keras_pgen.checkpoints`; one holding only the EMA generator exports too).
+    The checkpoint is TensorFlow's (this engine's runs: every item) or a numpy archive of the JAX
+    engine (`keras_pgen.checkpoints`), which may hold only some items (an export-only checkpoint
+    with the EMA generator alone restores that); `require` names the items it must hold
+    (e.g. ("discriminator",)). `check(model, config)`, when given, runs on the built model before its
+    checkpoint is read (raise to refuse it). The model is prepared for the checkpoint's step (ProGAN's stage).
+
+    Raises:
+        FileNotFoundError: no config.json (not a keras_pgen workdir), or no checkpoint.
+        ValueError: the checkpoint does not fit the config's model, or lacks an item of `require`.
     """
     import ml_collections
 
@@ -392,17 +399,28 @@ def export_from_workdir(workdir, name=None, export_dir=None):
         raise FileNotFoundError(f"{path} not found: is {workdir!r} a keras_pgen training workdir?")
     with open(path) as f:
         config = ml_collections.ConfigDict(json.load(f))
+    with precision_policy(config):
+        model = registry.build_model(config)
+    if check is not None:
+        check(model, config)
+    directory = os.path.join(workdir, "checkpoints")
+    if not checkpoints.tf_steps(directory) and checkpoints.steps(directory):
+        _, step = checkpoints.restore_latest(model, directory, workdir, subset=True, require=require)
+        model.step.assign(step)
+    elif not _restore(model, workdir):
+        raise FileNotFoundError(f"no checkpoint in {directory}")
+    return model, config
+
+
+def export_from_workdir(workdir, name=None, export_dir=None):
+    """Rebuilds the model of `workdir` from its config.json and latest checkpoint and exports it.
+
+    The checkpoint is TensorFlow's (this engine's runs) or a numpy archive of the JAX engine
+    (`keras_pgen.checkpoints`; one holding only the EMA generator exports too): `load_from_workdir`.
+    """
+    model, config = load_from_workdir(workdir)
     if name:
         config.export_name = name
     if export_dir:
         config.export_dir = export_dir
-    with precision_policy(config):
-        model = registry.build_model(config)
-    directory = os.path.join(workdir, "checkpoints")
-    if not checkpoints.tf_steps(directory) and checkpoints.steps(directory):
-        _, step = checkpoints.restore_latest(model, directory, workdir, subset=True)
-        model.step.assign(step)
-        return export_model(model, config)
-    if not _restore(model, workdir):
-        raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints to export")
     return export_model(model, config)

@@ -40,6 +40,7 @@ from keras_pgen import losses
 from keras_pgen.layers import diffaugment
 from keras_pgen.models.base import Method, gather_replicas, make_adam, num_replicas  # noqa: F401
 from keras_pgen.models import ema
+from keras_pgen.networks.base import penultimate_model
 
 
 def clone_network(network):
@@ -208,6 +209,23 @@ class GAN(Method):
     def export_generator(self):
         """The network export.py serves (the EMA generator; its last output if it returns a list)."""
         return self.ema_generator
+
+    def discriminator_features(self, inputs, training=False):
+        """The discriminator's penultimate activations, flattened: [N, features].
+
+        What its final (logit) Dense layer sees, for `inputs` as D takes them (`real_inputs(images)`:
+        MSG-GAN's pyramid, ProGAN's current stage). Networks with a `penultimate(inputs, training=)`
+        method (ProGAN's) give it; a functional D gives the input of its last layer
+        (`networks.base.penultimate_model`, sharing D's weights).
+        """
+        penultimate = getattr(self.discriminator, "penultimate", None)
+        features = (penultimate(inputs, training=training) if penultimate is not None
+                    else penultimate_model(self.discriminator)(inputs, training=training))
+        return ops.reshape(features, (ops.shape(features)[0], -1))
+
+    def discriminator_resolution(self):
+        """The side of the images D takes now (ProGAN: its current stage's)."""
+        return int(getattr(self.discriminator, "stage_resolution", self.discriminator.resolution))
 
     def call(self, z, training=False):
         """Images from the EMA generator, all scales (what sample grids show)."""

@@ -27,3 +27,17 @@ class ConfigurableModel(ConfigMixin, keras.Model):
 
 class SubclassedModel(ConfigMixin, keras.Model):
     """A network with its own `call()` (ProGAN's growing networks), with the same get_config()."""
+
+
+def penultimate_model(network):
+    """`keras.Model(network.input, <the input of its last layer>)`: what a functional network's final
+    layer (a discriminator's logit Dense) sees, sharing the network's weights.
+
+    Raises:
+        ValueError: `network` is not functional with one output made by its last layer.
+    """
+    layers = getattr(network, "layers", None)
+    outputs = getattr(network, "outputs", None)
+    if not layers or not outputs or len(outputs) != 1 or layers[-1].output is not outputs[0]:
+        raise ValueError(f"{network.name} is not a functional network with one output made by its last layer")
+    return keras.Model(network.input, layers[-1].input, name=f"{network.name}_penultimate")

@@ -9,7 +9,7 @@ import keras
 
 from keras_pgen.layers import FadeIn
 from keras_pgen.networks import blocks
-from keras_pgen.networks.base import SubclassedModel
+from keras_pgen.networks.base import SubclassedModel, penultimate_model
 
 
 def _sub_model(input_shape, build, name):
@@ -302,6 +302,15 @@ class ProGANDiscriminator(_Growing):
         return used
 
     def call(self, images, resolution=None, alpha=None, training=None):
+        return self.head(self._trunk(images, resolution, alpha, training), training=training)
+
+    def penultimate(self, images, resolution=None, alpha=None, training=None):
+        """What the head's logit layer sees (flattened), for the same arguments as `call`."""
+        x = self._trunk(images, resolution, alpha, training)
+        return penultimate_model(self.head)(x, training=training)
+
+    def _trunk(self, images, resolution, alpha, training):
+        """fromRGB and the blocks down to 4x4 (with the fade-in): the head's input."""
         resolution, alpha = self._resolve(resolution, alpha)
         x = getattr(self, f"from_rgb_{resolution}")(images, training=training)
         if resolution > 4:
@@ -312,4 +321,4 @@ class ProGANDiscriminator(_Growing):
         for r in reversed(self.resolutions[1:]):
             if r < resolution:
                 x = getattr(self, f"block_{r}")(x, training=training)
-        return self.head(x, training=training)
+        return x
