@@ -14,6 +14,9 @@ The export's `keras_pgen.json` "kind" decides (export contract, see README):
   pairwise-diversity ratios: the mean distance between two of the first 64 samples over that
   between two of the first 64 real images, in pixels (`diversity_ratio_pixels`) and in the
   features (`diversity_ratio_features`); near 0 is one template, about 1 as varied as the data.
+  And the frame check (`metrics.border_report`): `border_step`, the mean step between the
+  samples' outermost pixels and their inward neighbours, `border_step_real`, the same for the
+  real images, and `border_step_ratio` (about 1: borders like the data's; well above 1: a frame).
   With `workdir` (the GAN's training run: gan, msg_gan, progan) also `diversity_ratio_discriminator`,
   the same ratio in the penultimate features of the run's discriminator (restored from its newest
   checkpoint, TF or JAX engine), samples and real images both fed as the model feeds reals.
@@ -182,6 +185,7 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
     results.update({"memorisation_ratio_min": float(ratios.min()), "memorisation_ratio_median": float(np.median(ratios)),
                     "memorisation_ratio_mean": float(ratios.mean()), "real_nn_distance_median": real_median})
     results.update(diversity_ratios(fake, real, fake_features, real_features))
+    results.update(metrics.border_report(fake, real))
     if discriminator is not None:  # the same first samples and real images as the ratios above
         num = min(DIVERSITY_SAMPLES, len(fake), len(real))
         results["diversity_ratio_discriminator"] = metrics.diversity_ratio(discriminator(fake[:num]),

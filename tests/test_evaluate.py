@@ -10,6 +10,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_pgen import evaluate, export, images, metrics
+from keras_pgen.metrics import image_quality
 from tests.conftest import run_bin
 
 LATENT = 4
@@ -69,6 +70,11 @@ def test_generator_metrics_and_memorisation_check(setup, tmp_path):
     assert fresh["diversity_ratio_pixels"] == pytest.approx(spread(fake) / spread(real_pixels), rel=1e-9)
     assert fresh["diversity_ratio_features"] == pytest.approx(fresh["diversity_ratio_pixels"], rel=1e-12)
     assert copies["diversity_ratio_pixels"] < 1e-6  # twelve identical samples: one template
+    # the frame check: every sample is real image 3, so the samples' border step is that image's
+    real_uint8 = evaluate.real_images(setup["data"], 16, 3, 12)
+    assert copies["border_step"] == pytest.approx(image_quality.border_step(setup["real"][3:4]), rel=1e-12)
+    assert copies["border_step_real"] == pytest.approx(image_quality.border_step(real_uint8), rel=1e-12)
+    assert copies["border_step_ratio"] == pytest.approx(copies["border_step"] / copies["border_step_real"])
 
 
 def test_bin_evaluate_generator(setup, tmp_path):

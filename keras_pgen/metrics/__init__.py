@@ -4,7 +4,7 @@ Features: `make_feature_extractor("imagenet" | path | "none" | "pixels" | "shape
 images -> [N, D]; any callable works. `ShapesJudge` / `judge` (shapes_judge.py): a classifier
 of the built-in shapes, shipped with its weights: kinds covered, confidence, FID / KID in its
 features beside their real-vs-real floors. Distances: `fid_from_features`, `kid_from_features`,
-`memorisation_ratios`, `diversity_ratio`. Autoencoders: `psnr`, `ssim`, `sharpness`. Training:
+`memorisation_ratios`, `diversity_ratio`. Autoencoders: `psnr`, `ssim`, `sharpness`. Frames around samples: `border_step`, `border_report`. Training:
 `GeneratorMetrics` (the `eval_every` config field). `bin/evaluate` is `keras_pgen.evaluate`.
 
 Names are imported from their modules on first use, so `keras_pgen.metrics.shapes_judge` and
@@ -18,7 +18,7 @@ _MODULES = {
                   "kid_from_features", "mean_pairwise_distance", "memorisation_ratios", "mmd2_unbiased",
                   "pairwise_distances", "polynomial_kernel"),
     "features": ("InceptionFeatures", "PixelFeatures", "extract_features", "make_feature_extractor"),
-    "image_quality": ("laplacian_variance", "psnr", "reconstruction_metrics", "sharpness", "ssim"),
+    "image_quality": ("border_report", "border_step", "laplacian_variance", "psnr", "reconstruction_metrics", "sharpness", "ssim"),
     "shapes_judge": ("ShapesJudge", "judge", "kind_report"),
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names}

@@ -11,6 +11,11 @@
 - `sharpness`: mean Laplacian variance of the reconstructions divided by that of the inputs;
   1 keeps the inputs' detail, blurry reconstructions (the MSE autoencoders of the seeds)
   score well below 1.
+- `border_step`: the mean absolute step, in [0, 1] units, between each image's outermost rows and
+  columns and the row or column next to them inside (all four edges, every channel). A drawn
+  frame or a ring of bright pixels around generated images (what zero padding in a generator
+  draws early in training) shows as a border step far above the real images'; `border_report`
+  gives both and their ratio (bin/evaluate).
 """
 import numpy as np
 
@@ -63,3 +68,21 @@ def reconstruction_metrics(inputs, reconstructions):
     """{"psnr", "ssim", "sharpness"} of uint8 `reconstructions` against `inputs`."""
     return {"psnr": psnr(inputs, reconstructions), "ssim": ssim(inputs, reconstructions),
             "sharpness": sharpness(inputs, reconstructions)}
+
+
+def border_step(images):
+    """Mean |edge row or column - its inward neighbour| of uint8-range images [N, H, W(, C)], in [0, 1] units.
+
+    Example: an 8x8 image of zeros with a one-pixel frame of 255 scores (8 - 2) / 8 = 0.75 (on each
+    edge the two corner pixels match their neighbours, the six others step by 1).
+    """
+    x = _float_images(images) / 255.0
+    steps = [x[:, 0] - x[:, 1], x[:, -1] - x[:, -2], x[:, :, 0] - x[:, :, 1], x[:, :, -1] - x[:, :, -2]]
+    return float(np.mean(np.abs(np.concatenate([s.ravel() for s in steps]))))
+
+
+def border_report(generated, real):
+    """{"border_step", "border_step_real", "border_step_ratio"}: `border_step` of the samples, of the real
+    images, and their ratio (about 1: borders like the data's; well above 1: a frame)."""
+    fake, reference = border_step(generated), border_step(real)
+    return {"border_step": fake, "border_step_real": reference, "border_step_ratio": fake / max(reference, 1e-12)}

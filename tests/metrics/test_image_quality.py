@@ -71,3 +71,18 @@ def test_laplacian_variance_and_sharpness():
     assert image_quality.sharpness(sharp, sharp) == pytest.approx(1.0)
     # a flat image has no Laplacian at all
     assert image_quality.laplacian_variance(np.full((1, 5, 5, 3), 77, np.uint8))[0] == pytest.approx(0.0, abs=1e-20)
+
+
+def test_border_step_of_a_frame_by_hand():
+    """An 8x8 black image with a one-pixel white frame: on each edge 6 of 8 pixels step by 1 -> 0.75."""
+    framed = np.zeros((1, 8, 8, 3), np.uint8)
+    framed[:, [0, -1]] = 255
+    framed[:, :, [0, -1]] = 255
+    assert image_quality.border_step(framed) == pytest.approx(0.75)
+    # a horizontal ramp 0, 51, ..., 255: the left and right edges (12 of 24 edge pixels) step by 0.2, top and bottom by 0
+    ramp = np.tile(np.arange(0, 256, 51, dtype=np.uint8)[None, None, :, None], (2, 6, 1, 1))
+    assert image_quality.border_step(ramp) == pytest.approx(0.1)
+    flat = np.full((3, 5, 5), 77, np.uint8)  # grey [N, H, W] images
+    assert image_quality.border_step(flat) == 0.0
+    report = image_quality.border_report(framed, ramp)
+    assert report == pytest.approx({"border_step": 0.75, "border_step_real": 0.1, "border_step_ratio": 7.5})
