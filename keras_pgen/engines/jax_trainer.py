@@ -13,6 +13,9 @@ The same run as `keras_pgen.training.train` (TensorFlow's `fit()`), in another e
   then, and saves nothing after a non-finite one;
 - checkpoints are numpy archives (`keras_pgen.checkpoints`), TensorBoard events are written
   by `keras_pgen.events`, sample grids by PIL;
+- `eval_every`: `metrics.evaluator.GeneratorEvaluator` (the TF engine's callback's evaluation:
+  the same latents, real images, floors and `eval/` tags) at step 0 of a fresh run and every
+  `eval_every` steps, after the step's checkpoint;
 - the SavedModel export needs TensorFlow: where it is installed, a TensorFlow subprocess
   exports the run (`training.export_from_workdir`); elsewhere the run says how to export it
   later.
@@ -41,6 +44,7 @@ from keras_pgen import registry
 from keras_pgen import runs
 from keras_pgen.data.draws import _FLIP, _draw_specs, _key
 from keras_pgen.engines import jax_engine
+from keras_pgen.metrics import evaluator as evaluator_lib
 from keras_pgen.models.base import precision_policy
 
 # The step counter is int64; JAX without x64 holds it as int32 (2**31 steps), and says so at every read.
@@ -276,15 +280,15 @@ def _train(config, workdir, verbose, stop):
                                   seed=config.seed, num_images=config.num_images or None,
                                   cache_dir=os.path.join(workdir, "data_cache"))
     runs.warn_if_grey(source)
-    if config.eval_every:
-        logging.warning("eval_every: KID/FID during training runs under the TensorFlow engine only; bin/evaluate "
-                        "measures an export")
+    evaluator = evaluator_lib.evaluator_from_config(config, source)  # KID/FID every eval_every steps, or None
     before_training = f"interrupted before training: nothing written in {workdir}"
     stop.check(before_training)
     set_random_seed(config.seed)
     with precision_policy(config):
         model = registry.build_model(config)
     model.check_source(source)
+    if evaluator is not None:
+        evaluator.check(model)  # a method without a generator fails here, before anything is written
     directory = os.path.join(workdir, "checkpoints")
     first_step = _restore(model, directory, workdir, changes, flags)
     stop.check(before_training)  # the last moment before anything is written
@@ -292,6 +296,8 @@ def _train(config, workdir, verbose, stop):
     os.makedirs(workdir, exist_ok=True)
     runs._write_config(config, workdir)
     writer = events.EventWriter(os.path.join(workdir, "tensorboard"))
+    if evaluator is not None:
+        evaluator.write_scalar = writer.scalar
     rng = np.random.default_rng([config.seed, 7919])
     preview = runs.preview_batch(config, source, model.latent_dim, lambda shape: rng.standard_normal(shape))
     stages = model.stages(config.total_steps, config.batch_size)
@@ -302,7 +308,8 @@ def _train(config, workdir, verbose, stop):
             continue
         if start == stage.start_step:
             model.start_stage(stage)
-        _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop)
+        _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop,
+                     evaluator)
     stop.then = runs.StopSignals.AFTER_TRAINING
     writer.close()
     step = current_step(model)
@@ -311,9 +318,18 @@ def _train(config, workdir, verbose, stop):
     return {"step": step, "workdir": workdir, "export_path": export_path, "model": model}
 
 
-def _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop):
-    """Steps [start, end) of stage `index`, with logs, samples, checkpoints, the NaN guard and signals."""
+def evaluate(evaluator, model, writer, step):
+    """`evaluator.log` at `step` (the Keras variables hold the step's weights), flushed to TensorBoard."""
+    evaluator.log(model, step)
+    writer.flush()
+
+
+def _train_stage(model, config, workdir, source, stages, index, start, end, writer, preview, progress, stop,
+                 evaluator=None):
+    """Steps [start, end) of stage `index`, with logs, samples, checkpoints, evaluations, the NaN guard and signals."""
     stage = stages[index]
+    if evaluator is not None and start == 0 and evaluator.due(0):
+        evaluate(evaluator, model, writer, 0)  # a fresh run: the untrained generator, where the curve starts
     steps = StageSteps(model, config, source, stage.batch_size, stage.resolution,
                        runs._stage_start_sample(stages, index, start))
     pending = []  # (step, logs on the device) since the last read
@@ -326,7 +342,8 @@ def _train_stage(model, config, workdir, source, stages, index, start, end, writ
         sample = done % config.sample_every == 0 or done == config.total_steps
         save = done % config.checkpoint_every == 0 or done == end or stopping
         log = done % config.log_every == 0 or done == end or stopping
-        if not (sample or save or log):
+        judge = evaluator is not None and evaluator.due(done)
+        if not (sample or save or log or judge):
             continue
         for at, logged in jax.device_get(pending):  # the NaN guard: every step since the last read
             bad = {k: float(v) for k, v in logged.items() if not np.isfinite(np.asarray(v, np.float64)).all()}
@@ -356,6 +373,8 @@ def _train_stage(model, config, workdir, source, stages, index, start, end, writ
             write_samples(model, preview, workdir, writer, done)
         if save:
             checkpoints.save(model, os.path.join(workdir, "checkpoints"), done, keep=config.keep_checkpoints)
+        if judge:
+            evaluate(evaluator, model, writer, done)
         if stopping:
             raise runs.TrainingInterrupted(f"interrupted at step {done}; checkpoint saved in {workdir}/checkpoints; "
                                            "run the same command again to continue", stop.signum)

@@ -4,16 +4,19 @@ Features: `make_feature_extractor("imagenet" | path | "none" | "pixels" | "shape
 images -> [N, D]; any callable works. `ShapesJudge` / `judge` (shapes_judge.py): a classifier
 of the built-in shapes, shipped with its weights: kinds covered, confidence, FID / KID in its
 features beside their real-vs-real floors. Distances: `fid_from_features`, `kid_from_features`,
-`memorisation_ratios`, `diversity_ratio`. Autoencoders: `psnr`, `ssim`, `sharpness`. Frames around samples: `border_step`, `border_report`. Training:
-`GeneratorMetrics` (the `eval_every` config field). `bin/evaluate` is `keras_pgen.evaluate`.
+`memorisation_ratios`, `diversity_ratio`. Autoencoders: `psnr`, `ssim`, `sharpness`. Frames around samples: `border_step`, `border_report`. Training
+(the `eval_every` config field): `GeneratorEvaluator` (evaluator.py, either engine) and its Keras
+callback `GeneratorMetrics` (TensorFlow's `fit()`). `bin/evaluate` is `keras_pgen.evaluate`.
 
-Names are imported from their modules on first use, so `keras_pgen.metrics.shapes_judge` and
-`keras_pgen.metrics.distances` import neither TensorFlow nor the callback (the JAX engine).
+Names are imported from their modules on first use, so `keras_pgen.metrics.shapes_judge`, `distances`,
+`features` and `evaluator` import neither TensorFlow nor the callback (the JAX engine; InceptionV3
+imports TensorFlow only under the TensorFlow backend).
 """
 import importlib
 
 _MODULES = {
-    "callback": ("GeneratorMetrics", "evaluation_callbacks", "generator_samples"),
+    "callback": ("GeneratorMetrics", "evaluation_callbacks"),
+    "evaluator": ("GeneratorEvaluator", "evaluator_from_config", "generator_samples"),
     "distances": ("diversity_ratio", "feature_statistics", "fid_from_features", "frechet_distance",
                   "kid_from_features", "mean_pairwise_distance", "memorisation_ratios", "mmd2_unbiased",
                   "pairwise_distances", "polynomial_kernel"),

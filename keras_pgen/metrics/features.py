@@ -10,7 +10,8 @@ An extractor is any callable mapping a batch of images (uint8 [N, H, W, C], or f
   weights file of `InceptionV3(include_top=False)`, or "none" (random weights, tests only:
   the numbers then mean nothing). Images are mapped to [-1, 1] (already Inception's input
   range, `keras.applications.inception_v3.preprocess_input`), grey repeated to RGB and
-  resized (bilinear, antialiased) to `image_size` (299 standard; >= 75).
+  resized (bilinear, antialiased) to `image_size` (299 standard; >= 75). Under the TensorFlow
+  backend the forward pass is a `tf.function`; under the others Keras' `predict_on_batch`.
 - `PixelFeatures`: the flattened pixels in [-1, 1] (cheap; a pixel-space memorisation check).
 - "shapes": `shapes_judge.ShapesJudge`, the penultimate features of a small classifier of the
   built-in shapes (shipped weights, offline), which also gives kind probabilities.
@@ -19,7 +20,6 @@ Keras's ImageNet InceptionV3 is not the 2015 TF graph of the original FID code, 
 absolute FID/KID values are comparable between keras_pgen runs, not with papers.
 """
 import numpy as np
-import tensorflow as tf
 
 INCEPTION_NOTOP_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
@@ -77,19 +77,32 @@ class InceptionFeatures:
             self.model = keras.applications.InceptionV3(
                 include_top=False, weights=path, pooling="avg", input_shape=(self.image_size, self.image_size, 3))
         self.model.trainable = False
-        self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        else:  # JAX: one jitted predict function (no TensorFlow on that path)
+            self._forward = self.model.predict_on_batch
 
     def preprocess(self, images):
-        """Images (uint8 or [-1, 1]) -> float32 [N, image_size, image_size, 3] in [-1, 1]."""
-        images = tf.convert_to_tensor(to_unit_range(images))
+        """Images (uint8 or [-1, 1]) -> float32 [N, image_size, image_size, 3] in [-1, 1] (a Keras tensor).
+
+        `keras.ops.image.resize` is `tf.image.resize` under TensorFlow, `jax.image.resize` under JAX.
+        """
+        from keras import ops
+
+        images = to_unit_range(images)
         if images.shape[-1] == 1:
-            images = tf.repeat(images, 3, axis=-1)
+            images = np.repeat(images, 3, axis=-1)
+        images = ops.convert_to_tensor(images)
         if images.shape[1] != self.image_size or images.shape[2] != self.image_size:
-            images = tf.image.resize(images, (self.image_size, self.image_size), "bilinear", antialias=True)
-        return tf.clip_by_value(images, -1.0, 1.0)
+            images = ops.image.resize(images, (self.image_size, self.image_size), "bilinear", antialias=True)
+        return ops.clip(images, -1.0, 1.0)
 
     def __call__(self, images):
-        return np.asarray(self._forward(self.preprocess(images)), np.float64)
+        from keras import ops
+
+        return np.asarray(ops.convert_to_numpy(self._forward(self.preprocess(images))), np.float64)
 
 
 def make_feature_extractor(features="imagenet", image_size=299):

@@ -4,6 +4,7 @@
     KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-steps OUT CASE...
     KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-runs ROOT
     KERAS_BACKEND=jax        python3 tests/engines/engine_script.py blocked-train Z_OUT BIN_TRAIN_ARGS...
+    KERAS_BACKEND=jax        python3 tests/engines/engine_script.py jax-eval ROOT
 
 A CASE is a method (its tiny preset) or one of MIXED_PRECISION's names (the tiny preset under a
 mixed precision policy, optionally with the loss-scale state set before the compared step).
@@ -23,6 +24,12 @@ jax-runs: `keras_pgen.train(backend="jax")` runs in ROOT/<name>: msg_gan for 6 s
 blocked-train: `import tensorflow` raises; runs bin/train with the given arguments through
     runpy, then writes the EMA generator's output for fixed latents (from the workdir's latest
     checkpoint) to Z_OUT. Prints "RESULT {...}".
+jax-eval: `import tensorflow` raises; bin/train's body (`cli.run_training`) trains msg_gan tiny
+    in ROOT/msg_gan for 4 steps with eval_every=2 (the shapes judge, 16 samples), and vae tiny
+    with eval_every=2 in ROOT/vae (no generator: it must fail). Then new `GeneratorEvaluator`s
+    (`evaluator_from_config` of the run's config.json) judge the untrained model (built as the
+    engine builds it) and ckpt-2 / ckpt-4 restored into it, with "shapes" (and "pixels" at step 4). Prints
+    "RESULT {...}" with the exit codes and those reports.
 """
 import contextlib
 import json
@@ -343,6 +350,50 @@ def blocked_train(z_out, train_args):
                                   "checkpoint": file, "step": step}), flush=True)
 
 
+# ---- jax-eval -----------------------------------------------------------------------------------
+EVAL_OVERRIDES = ("eval_every=2", "eval_num_samples=16", "eval_features=shapes", "export=False", "sample_every=100")
+
+
+def jax_eval(root):
+    sys.modules["tensorflow"] = None  # `import tensorflow` raises ImportError from here on
+    import ml_collections
+
+    from keras_pgen import checkpoints, cli, registry
+    from keras_pgen import data as data_lib
+    from keras_pgen.engines import jax_trainer
+    from keras_pgen.metrics import evaluator as evaluator_lib
+
+    result = {"msg_gan": cli.run_training("msg_gan", "tiny", os.path.join(root, "msg_gan"), list(EVAL_OVERRIDES),
+                                          backend="jax"),
+              "vae": cli.run_training("vae", "tiny", os.path.join(root, "vae"),
+                                      ["eval_every=2", "eval_features=pixels", "export=False"], backend="jax")}
+    workdir = os.path.join(root, "msg_gan")
+    with open(os.path.join(workdir, "config.json")) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    source = data_lib.load_source(config.data, config.resolution, config.channels, resize_mode=config.resize_mode,
+                                  seed=config.seed, num_images=config.num_images or None)
+
+    def evaluate(model, features):
+        changed = ml_collections.ConfigDict(config.to_dict())
+        changed.eval_features = features
+        return evaluator_lib.evaluator_from_config(changed, source).evaluate(model)
+
+    jax_trainer.set_random_seed(config.seed)  # the untrained model, as the engine builds it
+    model = registry.build_model(config)
+    model.prepare(0)
+    reports = {"0": {"shapes": evaluate(model, "shapes")}}
+    for step in (2, 4):
+        _, items, arrays = checkpoints.read(checkpoints.path(os.path.join(workdir, "checkpoints"), step))
+        checkpoints.restore(model, items, arrays)
+        # pixels (768-d features: seconds of eigendecompositions per evaluation on a busy CPU) at the last step only
+        names = ("shapes", "pixels") if step == 4 else ("shapes",)
+        reports[str(step)] = {features: evaluate(model, features) for features in names}
+    result["reports"] = reports
+    result["tensorflow_modules"] = sorted(m for m, module in sys.modules.items()
+                                          if (m == "tensorflow" or m.startswith("tensorflow.")) and module is not None)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
 def main(argv):
     command, args = argv[1], argv[2:]
     if command == "tf-steps":
@@ -353,6 +404,8 @@ def main(argv):
         jax_runs(args[0])
     elif command == "blocked-train":
         blocked_train(args[0], args[1:])
+    elif command == "jax-eval":
+        jax_eval(args[0])
     else:
         raise SystemExit(f"unknown command {command!r}")
 
