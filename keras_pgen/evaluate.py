@@ -169,13 +169,10 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
     if callback.is_judge(extractor):
         if floor is None or len(floor) < len(real):  # the data has too few images: halve the real subset
             real, floor = shapes_judge.split_real(real, len(real))
-        fake_features, probabilities = extractor.predict(fake)
-        real_features, real_probabilities = extractor.predict(real)
-        results.update(shapes_judge.kind_report(probabilities))
-        results["real_mean_confidence"] = shapes_judge.kind_report(real_probabilities)["mean_confidence"]
-        results.update(shapes_judge.distances_with_floor(fake_features, real_features, extractor(floor),
-                                                         subset_size, num_subsets, seed))
-        results.update(num_real=len(real), num_real_floor=len(floor))
+        judged, fake_features, real_features = shapes_judge.verdict(extractor, fake, real, floor,
+                                                                    subset_size=subset_size,
+                                                                    num_subsets=num_subsets, seed=seed)
+        results.update(judged, num_real_floor=len(floor))
     else:
         fake_features = metrics.extract_features(extractor, fake, batch_size)
         real_features = metrics.extract_features(extractor, real, batch_size)

@@ -276,13 +276,23 @@ def judge(images, real=None, extractor=None, min_fraction=MIN_FRACTION, subset_s
     reference, floor = split_real(np.asarray(real), len(images))
     if len(reference) < 2:
         raise ValueError(f"the shapes judge needs at least 4 real images, got {len(real)}")
+    results, _, _ = verdict(extractor, images, reference, floor, min_fraction, subset_size, num_subsets, seed)
+    return {"num_images": len(images), **results}
+
+
+def verdict(extractor, images, reference, floor, min_fraction=MIN_FRACTION, subset_size=1000, num_subsets=100,
+            seed=0):
+    """`judge`'s numbers for given real sets, with the features: (results, fake features, reference features).
+
+    `reference` and `floor` are disjoint real sets (see `split_real`); `results` holds
+    `kind_report`'s keys, `distances_with_floor`'s, "num_real" and "real_mean_confidence".
+    """
     fake_features, probabilities = extractor.predict(images)
     real_features, real_probabilities = extractor.predict(reference)
-    floor_features = extractor(floor)
-    results = {"num_images": len(images), **kind_report(probabilities, min_fraction)}
-    results.update(distances_with_floor(fake_features, real_features, floor_features, subset_size, num_subsets, seed))
+    results = dict(kind_report(probabilities, min_fraction))
+    results.update(distances_with_floor(fake_features, real_features, extractor(floor), subset_size, num_subsets, seed))
     results.update(num_real=len(reference), real_mean_confidence=kind_report(real_probabilities)["mean_confidence"])
-    return results
+    return results, fake_features, real_features
 
 
 # ---- training (python -m keras_pgen.metrics.shapes_judge --train) ----------------------------------------------
