@@ -13,7 +13,7 @@ PRESETS = ("default", "tiny", "bench64", "faces64", "faces128")
 
 # What a run begun before these fields existed used (its config.json lacks them): the networks its
 # checkpoints restore into (`keras_pgen.config.field`; named in the error of a resume that does not fit).
-BEFORE_FIELDS = {"combine": "from_rgb", "fused_upscale": False, "g_padding": "same"}
+BEFORE_FIELDS = {"combine": "from_rgb", "fused_upscale": False, "g_padding": "same", "g_latent_bias": False}
 
 
 def get_config(preset="default"):
@@ -27,6 +27,7 @@ def get_config(preset="default"):
     # G: upsample + first conv of each block as one UpscaleConv2D (same function, fewer multiply-adds)
     c.fused_upscale = True
     c.g_padding = "same"  # G's 3x3 convs: same (zeros) | reflect (border pixels computed like the others)
+    c.g_latent_bias = False  # True: a z-dependent per-channel bias after every G block (not in the paper)
     c.loss = "ra_hinge"
     c.batch_size = 32
     c.g_lr = 0.001  # 0.003 (the paper's) collapsed on the 32x32 default within 500 steps; 0.001 did not

@@ -32,10 +32,12 @@ def build_model(config):
     """MSGGAN from a config of configs/msg_gan.py (call inside the strategy scope)."""
     net = dict(resolution=config.resolution, fmap_base=config.fmap_base, fmap_max=config.fmap_max,
                image_channels=config.channels)
-    # config_lib.field: a config.json written before `combine` / `fused_upscale` / `g_padding` existed
+    # config_lib.field: a config.json written before `combine` / `fused_upscale` / `g_padding` /
+    # `g_latent_bias` existed
     # (export_from_workdir) gets the networks that run's checkpoints restore into
     model = MSGGAN(MSGGANGenerator(config.latent_dim, fused_upscale=config_lib.field(config, "fused_upscale"),
-                                   padding=config_lib.field(config, "g_padding"), **net),
+                                   padding=config_lib.field(config, "g_padding"),
+                                   latent_bias=config_lib.field(config, "g_latent_bias"), **net),
                    MSGGANDiscriminator(mbstd_group_size=config.mbstd_group_size,
                                        combine=config_lib.field(config, "combine"), **net),
                    **gan_arguments(config))

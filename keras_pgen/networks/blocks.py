@@ -79,6 +79,16 @@ def discriminator_head(x, filters, mbstd_group_size=4, name="d4"):
     return EqualizedDense(1, gain=1.0, name=f"{name}_logit")(x)
 
 
+def latent_bias(x, latent, name):
+    """x + a per-channel bias computed from `latent` (equalized dense, gain 1), the same at every pixel.
+
+    Each block's constant bias gets a z-dependent counterpart, so that z's share of the features
+    does not wash out with depth (README, Quality: the screening of the default preset).
+    """
+    bias = EqualizedDense(x.shape[-1], gain=1.0, name=f"{name}_latent_bias")(latent)
+    return keras.layers.Add()([x, keras.layers.Reshape((1, 1, x.shape[-1]))(bias)])
+
+
 def upscale_generator_block(x, filters, name, padding="same"):
     """`generator_block` with the upsampling fused into the first conv (`UpscaleConv2D`: same math, faster)."""
     x = PixelNormalization()(lrelu(UpscaleConv2D(filters, padding=padding, name=f"{name}_conv0")(x)))

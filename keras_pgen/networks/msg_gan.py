@@ -3,6 +3,7 @@ import math
 
 import keras
 
+from keras_pgen.layers import PixelNormalization
 from keras_pgen.networks import blocks
 from keras_pgen.networks.base import ConfigurableModel
 
@@ -36,6 +37,10 @@ class MSGGANGenerator(ConfigurableModel):
         padding: str, default "same". The 3x3 convolutions' padding: "same" (zeros) or
             "reflect" (the features mirrored at the image's edges, so border pixels are computed
             from image-like values like every other pixel; see `EqualizedConv2D`).
+        latent_bias: bool, default False. After the stem and after every block, add a
+            per-channel bias computed from the pixel-normed z (`blocks.latent_bias`): z reaches
+            every scale directly, not only through the stem. Not in the paper; False builds
+            its generator.
 
     Returns a list of images, lowest resolution first.
 
@@ -47,20 +52,22 @@ class MSGGANGenerator(ConfigurableModel):
     """
 
     def __init__(self, latent_dim, resolution, fmap_base=2048, fmap_max=256, image_channels=3, fused_upscale=True,
-                 padding="same", **kwargs):
+                 padding="same", latent_bias=False, **kwargs):
         nf = lambda r: blocks.num_filters(r, fmap_base, fmap_max)
         block = blocks.upscale_generator_block if fused_upscale else blocks.generator_block
         res = _scales(resolution)
         z = keras.Input((latent_dim,), name="z")
-        x = blocks.generator_stem(z, nf(4), padding=padding)
+        latent = PixelNormalization(name="latent_bias_norm")(z) if latent_bias else None
+        biased = (lambda x, name: blocks.latent_bias(x, latent, name)) if latent_bias else (lambda x, name: x)
+        x = biased(blocks.generator_stem(z, nf(4), padding=padding), "g4")
         outputs = [blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name="to_rgb_4")]
         for r in res[1:]:
-            x = block(x, nf(r), name=f"g{r}", padding=padding)
+            x = biased(block(x, nf(r), name=f"g{r}", padding=padding), f"g{r}")
             outputs.append(blocks.to_rgb(x, image_channels, gain=math.sqrt(2.0), name=f"to_rgb_{r}"))
         super().__init__(inputs=z, outputs=outputs, **kwargs)
         self._store_args(latent_dim=latent_dim, resolution=resolution, fmap_base=fmap_base,
                          fmap_max=fmap_max, image_channels=image_channels, fused_upscale=fused_upscale,
-                         padding=padding)
+                         padding=padding, latent_bias=latent_bias)
         self.latent_dim = latent_dim
         self.resolution = resolution
 

@@ -328,3 +328,49 @@ def test_network_configs_store_constructor_arguments():
         "resolution": 16, "base_filters": 4, "max_filters": 8, "image_channels": 3, "norm": "none"}
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(d))
     assert type(restored) is DCGANDiscriminator and restored.count_params() == d.count_params()
+
+
+def test_msg_gan_latent_bias_adds_a_per_channel_bias_from_z():
+    """latent_bias: with its dense layers at zero the generator is the plain one; otherwise each block's
+    features shift by pixel_norm(z) @ (W / sqrt(latent_dim)) + b, the same at every pixel (numpy)."""
+    keras.utils.set_random_seed(4)
+    plain = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16)
+    biased = MSGGANGenerator(latent_dim=8, resolution=16, fmap_base=64, fmap_max=16, latent_bias=True)
+    assert biased.get_config()["latent_bias"] and not plain.get_config()["latent_bias"]
+    extra = [layer for layer in biased.layers if layer.name.endswith("_latent_bias")]
+    assert [layer.name for layer in extra] == ["g4_latent_bias", "g8_latent_bias", "g16_latent_bias"]
+    assert biased.count_params() - plain.count_params() == sum(8 * c + c for c in (16, 16, 8))  # 64 / 2**stage, <= 16
+    for layer in plain.layers:  # the shared layers take the plain generator's weights
+        if layer.weights:
+            biased.get_layer(layer.name).set_weights(layer.get_weights())
+    z = rand((3, 8), seed=6)
+    for layer in extra:
+        layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
+    for a, b in zip(plain(z), biased(z)):
+        np.testing.assert_allclose(np_out(b), np_out(a), rtol=1e-5, atol=1e-6)
+
+    # the 4x4 features: the stem's output plus the hand-computed bias
+    for layer in extra:
+        layer.set_weights([np.random.RandomState(len(layer.name) + i).randn(*w.shape).astype("float32")
+                           for i, w in enumerate(layer.get_weights())])
+    stem = keras.Model(biased.inputs, biased.get_layer("g4_conv").output)  # before the latent bias
+    after = keras.Model(biased.inputs, [n for n in biased.layers if isinstance(n, keras.layers.Add)][0].output)
+    kernel, bias = extra[0].get_weights()
+    zn = np.asarray(z) / np.sqrt(np.mean(np.asarray(z) ** 2, axis=1, keepdims=True) + 1e-8)
+    stem_out = np.asarray(keras.layers.LeakyReLU(negative_slope=0.2)(stem(z)))
+    stem_out = stem_out / np.sqrt(np.mean(stem_out ** 2, axis=-1, keepdims=True) + 1e-8)
+    expected = stem_out + (zn @ kernel / np.sqrt(8) + bias)[:, None, None, :]
+    np.testing.assert_allclose(np_out(after(z)), expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(np_out(biased(z)[-1]), np_out(plain(z)[-1]), atol=1e-3)
+
+
+def test_msg_gan_latent_bias_from_the_config():
+    """`g_latent_bias` builds the option; a config.json from before the field (no key) builds the plain generator."""
+    from keras_pgen.models import msg_gan
+
+    config = keras_pgen.get_config("msg_gan", "tiny")
+    assert not msg_gan.build_model(config).generator.get_config()["latent_bias"]
+    config.g_latent_bias = True
+    assert msg_gan.build_model(config).generator.get_config()["latent_bias"]
+    del config["g_latent_bias"]
+    assert not msg_gan.build_model(config).generator.get_config()["latent_bias"]
