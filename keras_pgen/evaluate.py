@@ -160,13 +160,13 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
     images -> features (`discriminator_features`) for `diversity_ratio_discriminator`.
     """
     from keras_pgen import metrics
-    from keras_pgen.metrics import callback, shapes_judge
+    from keras_pgen.metrics import evaluator, shapes_judge
 
     generator = export_lib.load_generator(path)
     z = np.random.default_rng(seed).standard_normal((num_samples, generator.latent_dim)).astype(np.float32)
     fake = _batched(generator.generate, z, batch_size)
     results = {}
-    if callback.is_judge(extractor):
+    if evaluator.is_judge(extractor):
         if floor is None or len(floor) < len(real):  # the data has too few images: halve the real subset
             real, floor = shapes_judge.split_real(real, len(real))
         judged, fake_features, real_features = shapes_judge.verdict(extractor, fake, real, floor,

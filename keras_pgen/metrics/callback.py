@@ -10,9 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# the evaluation's helpers keep their names here too (bin/evaluate uses `callback.is_judge`)
-from keras_pgen.metrics.evaluator import (GeneratorEvaluator, eval_features, evaluator_from_config,  # noqa: F401
-                                          generator_samples, is_judge, match_resolution, sampling_network)
+from keras_pgen.metrics.evaluator import evaluator_from_config
 
 
 class GeneratorMetrics(keras.callbacks.Callback):

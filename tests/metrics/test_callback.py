@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_pgen import data, images, metrics
 from keras_pgen.data.shapes import KINDS
-from keras_pgen.metrics import callback, shapes_judge
+from keras_pgen.metrics import evaluator, shapes_judge
 from tests.conftest import tensorboard_scalars
 from tests.models.test_gan_training import run
 
@@ -66,7 +66,7 @@ def test_eval_features_shapes_logs_the_judge_with_floors(tiny_config, tmp_path):
 
 def test_eval_features_auto_is_the_judge_for_shapes_and_off_otherwise(tiny_config, tmp_path):
     config = tiny_config("msg_gan", eval_every=5, eval_features="auto", eval_num_samples=8)
-    assert callback.eval_features(config) == "shapes"
+    assert evaluator.eval_features(config) == "shapes"
     (metrics_callback,) = metrics.evaluation_callbacks(config, data.load_source("shapes", 16, num_images=64), str(tmp_path))
     judged = metrics_callback.evaluator
     assert isinstance(judged.extractor, shapes_judge.ShapesJudge)
@@ -74,7 +74,7 @@ def test_eval_features_auto_is_the_judge_for_shapes_and_off_otherwise(tiny_confi
     source = data.load_source("shapes", 16, num_images=64)
     np.testing.assert_array_equal(judged.floor_images, source.get(np.arange(8, 16))[0])
     config.data = "/some/folder/of/faces"
-    assert callback.eval_features(config) == "" and metrics.evaluation_callbacks(config, None, str(tmp_path)) == []
+    assert evaluator.eval_features(config) == "" and metrics.evaluation_callbacks(config, None, str(tmp_path)) == []
 
 
 def test_eval_is_off_by_default_and_needs_a_generator(tiny_config, tmp_path):
@@ -82,9 +82,9 @@ def test_eval_is_off_by_default_and_needs_a_generator(tiny_config, tmp_path):
     assert metrics.evaluation_callbacks(tiny_config("msg_gan"), source=None, workdir=str(tmp_path)) == []
     # methods without export_generator() (pgen) are sampled through their EMA generator
     sampled = types.SimpleNamespace(ema_generator="ema", generator="raw")
-    assert callback.sampling_network(sampled) == "ema"
+    assert evaluator.sampling_network(sampled) == "ema"
     with pytest.raises(ValueError, match="eval_every needs a generator"):
-        callback.sampling_network(types.SimpleNamespace(encoder="an autoencoder"))
+        evaluator.sampling_network(types.SimpleNamespace(encoder="an autoencoder"))
 
 
 @pytest.mark.parametrize("factor", [2, 4])
@@ -94,10 +94,10 @@ def test_match_resolution_is_tensorflows_area_resize(factor):
     side = 16 // factor
     expected = tf.image.resize(tf.constant(real, tf.float32), (side, side), "area").numpy()
     expected = np.clip(np.round(expected), 0, 255).astype(np.uint8)
-    np.testing.assert_array_equal(callback.match_resolution(real, side), expected)
-    assert callback.match_resolution(real, 16) is real
+    np.testing.assert_array_equal(evaluator.match_resolution(real, side), expected)
+    assert evaluator.match_resolution(real, 16) is real
     with pytest.raises(ValueError, match="whole factors"):
-        callback.match_resolution(real, 6)
+        evaluator.match_resolution(real, 6)
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
@@ -108,5 +108,5 @@ def test_samples_of_a_mixed_precision_generator_are_quantised_as_the_export(dtyp
     low = tf.cast(tf.linspace(-1.0, 1.0, 2 * 8 * 8 * 3), dtype).numpy().reshape(2, 8, 8, 3)
     pick = lambda z: low[z[:, 0].astype(int)]  # noqa: E731 - latent [i] -> image i
     model = types.SimpleNamespace(ema_generator=lambda z, training: [pick(z)[:, ::2, ::2], pick(z)])
-    samples = callback.generator_samples(model, np.array([[0.0], [1.0]], np.float32), batch_size=1)
+    samples = evaluator.generator_samples(model, np.array([[0.0], [1.0]], np.float32), batch_size=1)
     np.testing.assert_array_equal(samples, export._to_uint8(low).numpy())
