@@ -3,6 +3,8 @@
 # training speed against the PyTorch peer and the bare Keras-JAX loop, then ~200 s of MSG-GAN on anime faces.
 # Needs, in the ignored folder .gpu/: whl/ (keras, namex, optree, ml_collections), bench/ (../shared/bench/*.py)
 # and anime.tar (../shared/data/anime_faces_64/images.tar). Results go to $OUT (README, "Measured").
+# MODE=methods: every method's tiny preset; MODE=screen: .ci/device_screen.py (BUDGET, NPAR, JOBS), which also needs
+# olivetti400/ (the 400 Olivetti faces as PNGs) in .gpu/.
 set -u
 export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2
 export OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -23,6 +25,12 @@ if [ "${MODE:-speed}" = methods ]; then  # every method's tiny preset trains, re
   exit 0
 fi
 mkdir -p /tmp/anime && tar -xf .gpu/anime.tar -C /tmp/anime
+if [ "${MODE:-speed}" = screen ]; then  # MSG-GAN presets on shapes, 1,000 anime faces, 400 Olivetti faces (.gpu/olivetti400)
+  mkdir -p /tmp/anime1000 && (cd /tmp/anime/images && ls | LC_ALL=C sort | head -1000 | xargs -I{} ln -sf /tmp/anime/images/{} /tmp/anime1000/{})
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/gpu.txt"
+  XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONPATH=$PYTHONPATH:$PWD ANIME=/tmp/anime1000 $PY .ci/device_screen.py 2>&1 | tee "$OUT/screen.txt"
+  exit 0
+fi
 LOG="$OUT/bench.jsonl"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 $PY -c "import jax, keras, torch; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, 'torch', torch.__version__)" | tee -a "$OUT/gpu.txt"
