@@ -40,8 +40,10 @@ def get_config(preset="default"):
     c.jit_compile = True
     if preset == "default":
         # the shapes judge (keras_pgen/metrics/shapes_judge.py) on 500 samples every 100 steps, from step 0:
-        # TensorBoard's eval/ curves say whether the run learns (~3-4 s each)
-        c.update(eval_every=100, eval_features="auto", eval_num_samples=500)
+        # TensorBoard's eval/ curves say whether the run learns (~3-4 s each).
+        # reflect: no frame, and 2.3x the discriminator-feature diversity on 1,000 anime faces at 1,200 steps
+        # (3 seeds each; README, Measured)
+        c.update(eval_every=100, eval_features="auto", eval_num_samples=500, g_padding="reflect")
     elif preset == "tiny":
         c.update(jit_compile=False, resolution=16, latent_dim=16, fmap_base=64, fmap_max=32, batch_size=8, total_steps=4,
                  log_every=2, sample_every=2, checkpoint_every=2, num_samples=4, num_images=64)

@@ -40,3 +40,31 @@ def test_bad_overrides_are_one_line_errors(override, message):
     with pytest.raises(ValueError) as info:
         config_lib.apply_overrides(keras_pgen.get_config("msg_gan", "tiny"), [override])
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_default_msg_gan_run_begun_with_zero_padding_resumes_only_with_its_own_padding(tmp_path):
+    """The msg_gan default preset pads G by reflection, bench64 keeps zeros (the PyTorch peer's architecture).
+
+    A default-preset run begun before the switch (config.json says `same`, a checkpoint exists) is refused
+    before anything is built, in one message naming the change and the flag that resumes it; with that
+    flag the resume has nothing to refuse.
+    """
+    import json
+    import os
+
+    from keras_pgen import runs
+
+    config = keras_pgen.get_config("msg_gan")
+    assert config.g_padding == "reflect" and keras_pgen.get_config("msg_gan", "bench64").g_padding == "same"
+    before = json.loads(config.to_json())
+    before["g_padding"] = "same"
+    (tmp_path / "config.json").write_text(json.dumps(before))
+    os.makedirs(tmp_path / "checkpoints")
+    (tmp_path / "checkpoints" / "ckpt-500.npz").write_bytes(b"")
+    with pytest.raises(ValueError) as error:
+        runs.resume_changes(config, str(tmp_path))
+    message = str(error.value)
+    assert "g_padding: 'same' -> 'reflect'" in message and "(--config.g_padding=same)" in message
+    assert "\n" not in message
+    config.g_padding = "same"
+    assert runs.resume_changes(config, str(tmp_path)) == ([], [])
