@@ -100,7 +100,7 @@ def run(job):
                     for m in JUDGE.findall(text)]
     last = re.findall(r"(\d+)(ms|s)/step", text)
     res["ms_step"] = int(last[-1][0]) * (1 if last[-1][1] == "ms" else 1000) if last else None
-    if data != "shapes" and os.path.isdir(os.path.join(wd, "checkpoints")):
+    if data != "shapes" and os.path.isdir(os.path.join(wd, "checkpoints")):  # keys: step, diversity_ratio_*, border_*
         post = subprocess.run([sys.executable, __file__, "--post", wd, ANIME if data == "anime" else OLIV],
                               capture_output=True, text=True, cwd=REPO, timeout=120)
         found = [line for line in post.stdout.splitlines() if line.startswith("POST ")]
@@ -110,12 +110,13 @@ def run(job):
 
 
 def post(wd, data):
-    """Prints "POST {json}": diversity ratios and border report of the run in `wd` (no TensorFlow)."""
+    """Prints "POST {json}": `evaluate.diversity_ratios` (pixels, discriminator features) and
+    `metrics.border_report` of the EMA generator of the JAX run in `wd` (no TensorFlow)."""
     import ml_collections
     import numpy as np
     from keras import ops
 
-    from keras_pgen import checkpoints, metrics, registry
+    from keras_pgen import checkpoints, evaluate, metrics, registry
     from keras_pgen import data as data_lib
     from keras_pgen import images as images_lib
     from keras_pgen.models.base import precision_policy
@@ -132,16 +133,8 @@ def post(wd, data):
     out = out[-1] if isinstance(out, (list, tuple)) else out
     fake = images_lib.to_uint8(np.asarray(ops.convert_to_numpy(ops.cast(out, "float32"))))
 
-    def dfeat(images):  # the discriminator's penultimate features of images fed as reals, 16 at a time
-        chunks = []
-        for i in range(0, len(images), 16):
-            inputs = model.real_inputs(ops.convert_to_tensor(images[i:i + 16].astype(np.float32) / 127.5 - 1.0))
-            chunks.append(ops.convert_to_numpy(ops.cast(model.discriminator_features(inputs), "float32")))
-        return np.concatenate(chunks).astype(np.float64)
-
-    pix = metrics.PixelFeatures()
-    r = {"step": int(step), "div_pixels": metrics.diversity_ratio(pix(fake), pix(real)),
-         "div_d": metrics.diversity_ratio(dfeat(fake), dfeat(real))}
+    dfeat = evaluate.model_discriminator_features
+    r = {"step": int(step), **evaluate.diversity_ratios(fake, real, dfeat(model, fake), dfeat(model, real))}
     r.update(metrics.border_report(fake, real))
     print("POST", json.dumps({k: float(v) for k, v in r.items()}))
 

@@ -34,7 +34,6 @@ import os
 
 import numpy as np
 
-from keras_pgen import export as export_lib
 from keras_pgen import images as images_lib
 
 KINDS = ("generator", "autoencoder")
@@ -44,6 +43,8 @@ DISCRIMINATOR_BATCH = 16  # images per discriminator call (`discriminator_featur
 
 def read_metadata(path):
     """(version directory, keras_pgen.json contents) of an export (a version or a model directory)."""
+    from keras_pgen import export as export_lib
+
     path = export_lib.resolve_export_dir(path)
     metadata_path = os.path.join(path, export_lib.METADATA_FILE)
     metadata = {}
@@ -103,6 +104,20 @@ def diversity_ratios(fake, real, fake_features=None, real_features=None, num=DIV
     return results
 
 
+def model_discriminator_features(model, images):
+    """float64 [N, F]: a GAN model's discriminator penultimate activations (`GAN.discriminator_features`) of
+    uint8 images fed as it feeds reals, `model.real_inputs(images / 127.5 - 1)`, in inference mode,
+    `DISCRIMINATOR_BATCH` images per call (the minibatch-stddev groups are consecutive within a batch).
+    Keras only: either engine's model."""
+    from keras import ops
+
+    def batch(chunk):
+        inputs = model.real_inputs(ops.convert_to_tensor(chunk.astype(np.float32) / 127.5 - 1.0))
+        return ops.convert_to_numpy(ops.cast(model.discriminator_features(inputs), "float32")).astype(np.float64)
+
+    return _batched(batch, np.asarray(images, np.uint8), DISCRIMINATOR_BATCH)
+
+
 def discriminator_features(workdir, metadata):
     """`(features, step)` for the discriminator of the training run in `workdir` that made the export `metadata`.
 
@@ -142,11 +157,7 @@ def discriminator_features(workdir, metadata):
                          f"{step}), the export makes {exported}x{exported}")
 
     def features(images):
-        def batch(chunk):
-            inputs = model.real_inputs(ops.convert_to_tensor(chunk.astype(np.float32) / 127.5 - 1.0))
-            return ops.convert_to_numpy(ops.cast(model.discriminator_features(inputs), "float32")).astype(np.float64)
-
-        return _batched(batch, np.asarray(images, np.uint8), DISCRIMINATOR_BATCH)
+        return model_discriminator_features(model, images)
 
     return features, step
 
@@ -161,6 +172,8 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
     """
     from keras_pgen import metrics
     from keras_pgen.metrics import evaluator, shapes_judge
+
+    from keras_pgen import export as export_lib
 
     generator = export_lib.load_generator(path)
     z = np.random.default_rng(seed).standard_normal((num_samples, generator.latent_dim)).astype(np.float32)
@@ -198,6 +211,8 @@ def evaluate_generator(path, real, extractor, num_samples, batch_size=50, seed=0
 def reconstruct_fn(path):
     """uint8 images -> uint8 reconstructions through the export's `reconstruct` (or serving_default) signature."""
     import tensorflow as tf
+
+    from keras_pgen import export as export_lib
 
     loaded = tf.saved_model.load(path)
     name = "reconstruct" if "reconstruct" in loaded.signatures else export_lib.DEFAULT_SIGNATURE
