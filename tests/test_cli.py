@@ -78,6 +78,9 @@ def test_bad_command_lines_fail_with_one_line_errors(tmp_path):
 
 
 def test_nonfinite_loss_exits_nonzero_naming_the_step(tmp_path):
+    # g_lr=1e30 blows the generator up after its first update; the loss turns non-finite a step or
+    # two later (when depends on the networks): the run stops there (training.NonFiniteLossError,
+    # which bin/train turns into this exit) with the step before kept as the latest checkpoint.
     proc = run_bin("train", *_train_args(tmp_path, "msg_gan", "--config.g_lr=1e30", "--config.total_steps=6",
                                          "--config.checkpoint_every=1", "--config.log_every=1"))
     assert proc.returncode == 1
@@ -85,6 +88,11 @@ def test_nonfinite_loss_exits_nonzero_naming_the_step(tmp_path):
     assert found, proc.stderr[-2000:]
     bad, kept = map(int, found.groups())
     assert 2 <= bad < 6 and kept == bad - 1  # stopped at the first bad step, the one before kept
+    import tensorflow as tf
+
+    checkpoints = tf.train.get_checkpoint_state(str(tmp_path / "w" / "checkpoints"))
+    assert checkpoints.model_checkpoint_path.endswith(f"ckpt-{kept}")  # what a resume restores
+    assert not (tmp_path / "w" / "checkpoints" / f"ckpt-{bad}.index").exists()
     assert not (tmp_path / "sm").exists()  # nothing exported from a broken run
 
 
