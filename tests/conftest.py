@@ -15,54 +15,11 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 # Must run before TensorFlow initialises its devices: every test process sees /cpu:0 and /cpu:1.
-# Each op runs on one thread: `-n 3` puts three test processes (and their subprocesses) on two
-# cores, where TensorFlow's default of one intra-op thread per core per process makes them spin
-# against each other for the tiny tensors the tests use. Subprocesses (bin/train, the engine
-# scripts) keep TensorFlow's default, as users run it.
 _cpu = tf.config.list_physical_devices("CPU")[0]
 try:
     tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
 except RuntimeError:  # already initialised by an earlier import
     pass
-
-# pytest-xdist's `--dist loadfile` hands each worker one test file at a time, by default the files
-# with the most tests first. These files take the longest (seconds on the 2-core CPU, three
-# workers, 2026-11-26), so they go first and the last files to start are short ones: the suite
-# does not end with one worker still on a long file while the others wait (longest-first).
-SLOWEST_FILES = (
-    "tests/models/test_gan_training.py",  # ~250 s
-    "tests/models/test_gan_replicas.py",  # ~250
-    "tests/models/test_progan.py",  # 215-285
-    "tests/models/test_pgen.py",  # 125-250
-    "tests/models/test_deepsim.py",  # 110-240
-    "tests/test_multi_worker.py",  # 185-190
-    "tests/test_cli.py",  # 170-175
-    "tests/models/test_vae_gan.py",  # 85-150
-    "tests/engines/test_engine_step_equivalence.py",  # 115-145
-    "tests/models/test_vae.py",  # 125-140
-    "tests/models/test_mixed_precision.py",  # 55-135
-    "tests/engines/test_engine_without_tensorflow.py",  # 55-85
-    "tests/metrics/test_shapes_judge.py",  # 25-80
-    "tests/test_export.py",  # 40-75
-    "tests/test_evaluate_discriminator.py",  # 65-70
-    "tests/test_resume_hardening.py",  # 55-60
-    "tests/test_serving_limits.py",  # 50-55
-    "tests/test_evaluate.py",  # 25-55
-    "tests/models/test_gan_augment.py",  # 40-50
-    "tests/metrics/test_features.py",  # 15-50
-)
-
-
-def pytest_configure(config):
-    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: keep the order below
-        config.option.loadscopereorder = False
-
-
-def pytest_collection_modifyitems(config, items):
-    """SLOWEST_FILES first, in that order; the rest after them as collected (each file's tests keep their order)."""
-    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @functools.lru_cache(maxsize=None)
