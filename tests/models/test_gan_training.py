@@ -1,4 +1,7 @@
-"""The GAN template trained through keras_pgen.train: replicas, resume, NaN guard, export."""
+"""The GAN template trained through keras_pgen.train: resume, checkpoints, export, one step by hand, the EMA.
+
+Two replicas and XLA: tests/models/test_gan_replicas.py; the non-finite-loss stop: tests/test_cli.py.
+"""
 
 import keras
 import numpy as np
